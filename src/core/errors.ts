@@ -1,0 +1,69 @@
+/**
+ * Every error the gateway makes itself. The status always comes from STATUS[code];
+ * only `message` goes on the wire, `cause` goes to the log.
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'BAD_CSR'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NO_ROUTE'
+  | 'METHOD_NOT_ALLOWED'
+  | 'TOKEN_REUSED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'HEADERS_TOO_LARGE'
+  | 'RATE_LIMITED'
+  | 'QUOTA_EXCEEDED'
+  | 'INTERNAL'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'NO_HEALTHY_UPSTREAM'
+  | 'STORE_UNAVAILABLE'
+  | 'UPSTREAM_TIMEOUT';
+
+export const STATUS = {
+  BAD_REQUEST: 400,
+  BAD_CSR: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NO_ROUTE: 404,
+  METHOD_NOT_ALLOWED: 405,
+  TOKEN_REUSED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  HEADERS_TOO_LARGE: 431,
+  RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
+  INTERNAL: 500,
+  UPSTREAM_UNAVAILABLE: 502,
+  NO_HEALTHY_UPSTREAM: 503,
+  STORE_UNAVAILABLE: 503,
+  UPSTREAM_TIMEOUT: 504,
+} as const satisfies Record<ErrorCode, number>;
+
+export interface GatewayErrorOptions {
+  cause?: unknown;
+  headers?: Readonly<Record<string, string>>;
+  /** True when another attempt (on another target) may succeed. */
+  retryable?: boolean;
+}
+
+/** An error with a public code and message; `cause` stays in the logs. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, opts: GatewayErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.headers = opts.headers ?? {};
+    this.retryable = opts.retryable ?? false;
+  }
+}
+
+/** The JSON body of every error the gateway answers itself (SPEC §3). */
+export function errorBody(code: ErrorCode, message: string, requestId: string): string {
+  return JSON.stringify({ error: { code, message, requestId } });
+}

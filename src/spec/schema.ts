@@ -1,0 +1,248 @@
+/**
+ * The YAML schema: the one source of the config types and defaults (SPEC §2).
+ * No I/O. Every object is strict so a typo is an error with its path.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+
+const duration = z
+  .string({ error: 'expected a duration like "1s"' })
+  .refine((s) => parseDuration(s) !== undefined, { error: 'expected a duration like "1s"' });
+
+const positiveDuration = duration.refine((s) => (parseDuration(s) ?? 0) > 0, {
+  error: 'expected a duration greater than zero',
+});
+
+const port = z.number().int().min(0).max(65535);
+
+const limitKey = z
+  .string()
+  .regex(/^(ip|identity|route|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+|jwt:[A-Za-z0-9_.:-]+)$/, {
+    error: 'expected ip, identity, route, header:NAME or jwt:CLAIM',
+  });
+
+const hashKey = z
+  .string()
+  .regex(/^(ip|identity|path|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+|cookie:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$/, {
+    error: 'expected ip, identity, path, header:NAME or cookie:NAME',
+  });
+
+const spiffePattern = z
+  .string()
+  .regex(/^spiffe:\/\/[^/*]+(\/[^*]*)?(\/\*)?$/, { error: 'expected spiffe://TRUST-DOMAIN/PATH, optionally ending in /*' });
+
+export const ListenSpec = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: port.default(8443),
+});
+
+export const TlsSpec = z.strictObject({
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  serverNames: z.array(z.string().min(1)).default(['localhost', '127.0.0.1']),
+  clientAuth: z.enum(['none', 'optional', 'require']).default('optional'),
+  clientCAs: z.array(z.string()).default([]),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+});
+
+export const CaSpec = z.strictObject({
+  dir: z.string().default('certs/ca'),
+  trustDomain: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/, { error: 'expected a trust domain like "tollgate.local"' })
+    .default('tollgate.local'),
+  workloadTTL: positiveDuration.default('24h'),
+  maxTTL: positiveDuration.default('720h'),
+  api: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      pathPrefix: z.string().regex(/^\/[^?#]*[^/?#]$/, { error: 'expected a path like "/.well-known/tollgate/ca"' }).default('/.well-known/tollgate/ca'),
+    })
+    .prefault({}),
+});
+
+export const AdminSpec = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: port.default(9901),
+});
+
+export const StoreSpec = z.strictObject({
+  type: z.enum(['memory', 'redis']).default('memory'),
+  redis: z
+    .strictObject({
+      url: z.string().default('redis://127.0.0.1:6379'),
+      keyPrefix: z.string().default('tollgate:'),
+      commandTimeout: positiveDuration.default('100ms'),
+    })
+    .prefault({}),
+  onStoreFailure: z.enum(['local', 'deny']).default('local'),
+});
+
+export const LimitsSpec = z.strictObject({
+  maxHeaderBytes: z.number().int().min(1024).default(16384),
+  maxBodyBytes: z.number().int().min(0).default(10_485_760),
+  headersTimeout: positiveDuration.default('10s'),
+  idleTimeout: positiveDuration.default('60s'),
+  maxConcurrentStreams: z.number().int().min(1).default(100),
+});
+
+export const MatchSpec = z
+  .strictObject({
+    path: z.string().startsWith('/', { error: 'expected a path starting with "/"' }).optional(),
+    pathPrefix: z.string().startsWith('/', { error: 'expected a path starting with "/"' }).optional(),
+    pathRegex: z
+      .string()
+      .refine(
+        (s) => {
+          try {
+            new RegExp(s);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: 'expected a valid regular expression' },
+      )
+      .optional(),
+    host: z
+      .string()
+      .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, { error: 'expected a host name like api.example.com or *.example.com' })
+      .optional(),
+    methods: z.array(z.string().regex(/^[A-Z]+$/, { error: 'expected an upper-case HTTP method' })).min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+  })
+  .refine((m) => [m.path, m.pathPrefix, m.pathRegex].filter((x) => x !== undefined).length <= 1, {
+    error: 'set at most one of path, pathPrefix, pathRegex',
+  });
+
+export const RateLimitSpec = z.strictObject({
+  rate: z.number().positive(),
+  per: positiveDuration,
+  burst: z.number().positive().optional(),
+  by: limitKey.default('ip'),
+});
+
+export const QuotaSpec = z.strictObject({
+  limit: z.number().int().positive(),
+  per: z.string().regex(/^(1h|1d|30d)$/, { error: 'expected one of 1h, 1d, 30d' }),
+  by: limitKey.default('identity'),
+});
+
+export const RetryOn = z.enum(['connect-failure', 'reset', 'timeout', '502', '503', '504']);
+
+export const RetriesSpec = z.strictObject({
+  attempts: z.number().int().min(1).max(10),
+  perTryTimeout: positiveDuration.optional(),
+  on: z.array(RetryOn).default(['connect-failure', 'reset', '502', '503', '504']),
+  /** Retry non-idempotent methods too (off: only GET, HEAD, OPTIONS, PUT, DELETE, TRACE are retried). */
+  nonIdempotent: z.boolean().default(false),
+});
+
+export const JwtAuthSpec = z
+  .strictObject({
+    issuer: z.string(),
+    audience: z.string(),
+    jwksUrl: z.string().url().optional(),
+    jwksFile: z.string().optional(),
+    clockTolerance: duration.default('30s'),
+  })
+  .refine((j) => (j.jwksUrl === undefined) !== (j.jwksFile === undefined), {
+    error: 'set exactly one of jwksUrl, jwksFile',
+  });
+
+export const AuthSpec = z.strictObject({
+  mtls: z.strictObject({ allow: z.array(spiffePattern).min(1) }).optional(),
+  jwt: JwtAuthSpec.optional(),
+});
+
+export const WeightedUpstreamSpec = z.strictObject({
+  name: z.string().min(1),
+  weight: z.number().int().min(0).default(1),
+});
+
+export const RouteSpec = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a name of letters, digits, "_", "." or "-"' }),
+    match: MatchSpec,
+    stripPrefix: z.boolean().default(false),
+    upstream: z.string().optional(),
+    upstreams: z.array(WeightedUpstreamSpec).min(1).optional(),
+    auth: AuthSpec.optional(),
+    rateLimit: RateLimitSpec.optional(),
+    quota: QuotaSpec.optional(),
+    timeout: positiveDuration.default('15s'),
+    retries: RetriesSpec.optional(),
+  })
+  .refine((r) => (r.upstream === undefined) !== (r.upstreams === undefined), {
+    error: 'set exactly one of upstream, upstreams',
+  });
+
+export const TargetSpec = z.strictObject({
+  url: z.string().regex(/^https?:\/\/[^/?#]+\/?$/, { error: 'expected an origin URL like http://127.0.0.1:3001' }),
+  weight: z.number().int().min(1).default(1),
+});
+
+export const HealthCheckSpec = z.strictObject({
+  path: z.string().startsWith('/').default('/healthz'),
+  interval: positiveDuration.default('5s'),
+  timeout: positiveDuration.optional(),
+  healthyThreshold: z.number().int().min(1).default(2),
+  unhealthyThreshold: z.number().int().min(1).default(3),
+});
+
+export const OutlierDetectionSpec = z.strictObject({
+  consecutiveFailures: z.number().int().min(1).default(5),
+  ejectionTime: positiveDuration.default('30s'),
+  maxEjectionPercent: z.number().min(0).max(100).default(50),
+});
+
+export const CircuitBreakerSpec = z.strictObject({
+  maxConnections: z.number().int().min(1).default(1024),
+  maxPendingRequests: z.number().int().min(0).default(1024),
+});
+
+export const UpstreamSpec = z.strictObject({
+  balance: z.enum(['round-robin', 'random', 'least-request', 'consistent-hash', 'peak-ewma']).default('round-robin'),
+  hashBy: hashKey.optional(),
+  targets: z.array(TargetSpec).min(1),
+  backups: z.array(TargetSpec).default([]),
+  healthCheck: HealthCheckSpec.optional(),
+  outlierDetection: OutlierDetectionSpec.optional(),
+  circuitBreaker: CircuitBreakerSpec.prefault({}),
+  tls: z.strictObject({ identity: z.enum(['workload', 'none']).default('none') }).optional(),
+});
+
+export const ShutdownSpec = z.strictObject({ drainTimeout: duration.default('30s') });
+
+export const GatewaySpec = z.strictObject({
+  listen: ListenSpec.prefault({}),
+  redirectHttp: z.strictObject({ port }).optional(),
+  workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
+  tls: TlsSpec.prefault({}),
+  trustedProxies: z.array(z.string()).default([]),
+  shutdown: ShutdownSpec.prefault({}),
+  ca: CaSpec.prefault({}),
+  admin: AdminSpec.prefault({}),
+  store: StoreSpec.prefault({}),
+  limits: LimitsSpec.prefault({}),
+  routes: z.array(RouteSpec).default([]),
+  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), UpstreamSpec).default({}),
+});
+
+export type GatewaySpec = z.infer<typeof GatewaySpec>;
+export type RouteSpec = z.infer<typeof RouteSpec>;
+export type MatchSpec = z.infer<typeof MatchSpec>;
+export type UpstreamSpec = z.infer<typeof UpstreamSpec>;
+export type TargetSpec = z.infer<typeof TargetSpec>;
+export type HealthCheckSpec = z.infer<typeof HealthCheckSpec>;
+export type OutlierDetectionSpec = z.infer<typeof OutlierDetectionSpec>;
+export type CircuitBreakerSpec = z.infer<typeof CircuitBreakerSpec>;
+export type RateLimitSpec = z.infer<typeof RateLimitSpec>;
+export type QuotaSpec = z.infer<typeof QuotaSpec>;
+export type RetriesSpec = z.infer<typeof RetriesSpec>;
+export type AuthSpec = z.infer<typeof AuthSpec>;
+export type JwtAuthSpec = z.infer<typeof JwtAuthSpec>;
+export type LimitsSpec = z.infer<typeof LimitsSpec>;
+export type TlsSpec = z.infer<typeof TlsSpec>;
+export type CaSpec = z.infer<typeof CaSpec>;
+export type StoreSpec = z.infer<typeof StoreSpec>;
