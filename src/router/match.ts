@@ -1,0 +1,127 @@
+/**
+ * Per-request route lookup against a compiled RouteTable. No throw, no allocation beyond the prefix
+ * keys sliced from the path (only at lengths where some route has a prefix).
+ */
+import type { CompiledRoute, RouteBucket, RouteMatch, RouteTable } from './compile.js';
+
+export type { RouteMatch } from './compile.js';
+
+/** The parts of a request the router looks at. */
+export interface RouteQuery {
+  method: string;
+  /** Lower-case, port removed. */
+  host: string;
+  /** Already normalised (see http/normalize-path.ts). */
+  path: string;
+  /** Header value by lower-case name. */
+  header(name: string): string | undefined;
+}
+
+const SLASH = 47;
+
+function matchesRest<T>(r: CompiledRoute<T>, q: RouteQuery): boolean {
+  const methods = r.methods;
+  if (methods !== undefined) {
+    let ok = false;
+    for (let i = 0; i < methods.length; i++) {
+      if (methods[i] === q.method) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) return false;
+  }
+  const headers = r.headers;
+  if (headers !== undefined) {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (q.header(headers[i] as string) !== headers[i + 1]) return false;
+    }
+  }
+  return r.regex === undefined || r.regex.test(q.path);
+}
+
+function firstMatch<T>(list: readonly CompiledRoute<T>[], q: RouteQuery): CompiledRoute<T> | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i] as CompiledRoute<T>;
+    if (matchesRest(r, q)) return r;
+  }
+  return undefined;
+}
+
+function matchBucket<T>(b: RouteBucket<T>, q: RouteQuery): RouteMatch<T> | undefined {
+  // Host-specific routes first: the earliest that fully matches, exact or wildcard.
+  let best: CompiledRoute<T> | undefined;
+  if (b.byHost !== undefined) {
+    const list = b.byHost.get(q.host);
+    if (list !== undefined) best = firstMatch(list, q);
+  }
+  const wild = b.wildcard;
+  if (wild.length > 0) {
+    const host = q.host;
+    // TODO: a linear scan; index wildcard suffixes by label if configs with thousands of wildcard hosts on one prefix appear.
+    for (let i = 0; i < wild.length; i++) {
+      const r = wild[i] as CompiledRoute<T>;
+      if (best !== undefined && r.index > best.index) break;
+      const suffix = r.hostSuffix as string;
+      if (host.length > suffix.length && host.endsWith(suffix) && matchesRest(r, q)) {
+        best = r;
+        break;
+      }
+    }
+  }
+  if (best !== undefined) return best.match;
+  return firstMatch(b.anyHost, q)?.match;
+}
+
+/**
+ * Returns the highest-priority route matching the request (SPEC §2: exact path, then the longest
+ * segment-aware prefix, then regex/catch-all routes; host-specific before host-less; then config order),
+ * or undefined when none does. Never throws; cost grows with the path's length, not the route count.
+ */
+export function matchRoute<T>(table: RouteTable<T>, q: RouteQuery): RouteMatch<T> | undefined {
+  const path = q.path;
+
+  if (table.exact.size > 0) {
+    const b = table.exact.get(path);
+    if (b !== undefined) {
+      const m = matchBucket(b, q);
+      if (m !== undefined) return m;
+    }
+  }
+
+  const prefixes = table.prefixes;
+  if (prefixes.size > 0) {
+    const has = table.hasPrefixOfLength;
+    const max = has.length - 1;
+    const n = path.length;
+    // Candidates, longest first: the whole path; then at every "/" (right to left) the part up to and
+    // including it ("/api/" matches what starts with it) and the part before it ("/api" matches "/api/…").
+    if (n <= max && has[n] === 1) {
+      const b = prefixes.get(path);
+      if (b !== undefined) {
+        const m = matchBucket(b, q);
+        if (m !== undefined) return m;
+      }
+    }
+    for (let i = Math.min(n - 1, max); i >= 0; i--) {
+      if (path.charCodeAt(i) !== SLASH) continue;
+      const withSlash = i + 1;
+      if (withSlash < n && withSlash <= max && has[withSlash] === 1) {
+        const b = prefixes.get(path.slice(0, withSlash));
+        if (b !== undefined) {
+          const m = matchBucket(b, q);
+          if (m !== undefined) return m;
+        }
+      }
+      if (i > 0 && has[i] === 1) {
+        const b = prefixes.get(path.slice(0, i));
+        if (b !== undefined) {
+          const m = matchBucket(b, q);
+          if (m !== undefined) return m;
+        }
+      }
+    }
+  }
+
+  return table.fallback === undefined ? undefined : matchBucket(table.fallback, q);
+}
