@@ -1,0 +1,158 @@
+/**
+ * Durable files of the CA: atomic writes (temp + fsync + rename), private-key files that are
+ * 0600 from their first byte, and a cross-process lock so the gateway (or several of its workers)
+ * and the `tollgate ca …` commands can read-modify-write the same state files without losing entries.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Mode of every private-key file the CA writes. */
+export const PRIVATE_MODE = 0o600;
+/** Mode of certificates and state files. */
+export const PUBLIC_MODE = 0o644;
+
+/**
+ * Writes `data` to `path` so a reader sees either the old or the new content, never a mix:
+ * a temp file beside it (created with `mode`), fsync, rename, then a best-effort fsync of the directory.
+ * The mode is set with chmod as well because the process umask may have narrowed it.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number = PUBLIC_MODE): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fs.open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // Makes the rename itself durable; some platforms and file systems refuse to open directories.
+  try {
+    const dh = await fs.open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+/** Reads and parses a JSON file; `fallback` when the file does not exist. Malformed JSON throws. */
+export async function readJsonFile<T>(path: string, fallback: T): Promise<T> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
+    throw err;
+  }
+  return JSON.parse(text) as T;
+}
+
+/** Writes `value` as pretty JSON atomically. */
+export async function writeJsonFile(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, PUBLIC_MODE);
+}
+
+/**
+ * True when `path` does not exist, or is a directory holding nothing but dotfiles (such as `.gitkeep`,
+ * the lock, or temp files of an interrupted write).
+ */
+export async function isEmptyDir(path: string): Promise<boolean> {
+  try {
+    const entries = await fs.readdir(path);
+    return entries.every((e) => e.startsWith('.'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+}
+
+const LOCK_ATTEMPTS = 400;
+
+/**
+ * Runs `fn` while holding `<dir>/.lock` (created with O_EXCL, holding our pid). A lock left by a
+ * process that no longer exists is taken over. Waits up to about 10 s, then throws.
+ * TODO: pid liveness cannot be judged across hosts or containers sharing the directory; such a
+ * stale lock needs removing by hand.
+ */
+export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  // Callers in this process queue here first, so the file lock only arbitrates between processes.
+  const previous = inProcess.get(dir) ?? Promise.resolve();
+  const run = previous.then(() => withFileLock(dir, fn));
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  inProcess.set(dir, tail);
+  void tail.then(() => {
+    if (inProcess.get(dir) === tail) inProcess.delete(dir);
+  });
+  return run;
+}
+
+const inProcess = new Map<string, Promise<void>>();
+
+async function withFileLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lockPath = join(dir, '.lock');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await fs.open(lockPath, 'wx', PUBLIC_MODE);
+      try {
+        await fh.writeFile(String(process.pid));
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (await lockIsStale(lockPath)) {
+        await fs.rm(lockPath, { force: true });
+        continue;
+      }
+      if (attempt >= LOCK_ATTEMPTS) throw new Error(`The CA directory ${dir} stayed locked (${lockPath}); remove the lock if no tollgate process is running.`);
+      await sleep(Math.min(5 + attempt, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockPath, { force: true });
+  }
+}
+
+async function lockIsStale(lockPath: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await fs.readFile(lockPath, 'utf8');
+  } catch {
+    return false;
+  }
+  const pid = Number(text.trim());
+  // Empty content: the owner is between open and write; give it time.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
