@@ -7,13 +7,27 @@ export interface TargetState {
   readonly tier: 'primary' | 'backup';
   /** Active health: true until the health checker says otherwise. */
   healthy: boolean;
-  /** Passive health: epoch ms until which the target is ejected, or 0. */
+  /**
+   * Passive health: epoch ms until which the target is ejected. Not ejected when it is in the past
+   * (0 when never ejected); the past value is kept because outlier.ts decays the ejection count from it.
+   */
   ejectedUntil: number;
+  /** Attempts in flight to this target (the caller counts: pool.ts beginAttempt / endAttempt). */
   inFlight: number;
-  /** Exponentially weighted moving average of latency, ms (0 until the first response). */
+  /** Peak-EWMA latency, ms (0 until the first response); see selection/peak-ewma.ts. */
   ewmaMs: number;
+  /** Monotonic ms of the last `ewmaMs` update; the cost decays from here. */
+  ewmaStamp: number;
+  /** Passive health: failed attempts in a row (connect-failure, reset, timeout, http-5xx). */
   consecutiveFailures: number;
+  /** Passive health: successful attempts in a row. */
   consecutiveSuccesses: number;
+  /** How many times outlier detection ejected this target (decays while it behaves); scales the ejection time. */
+  ejections: number;
+  /** Active health: passed probes in a row. */
+  probeSuccesses: number;
+  /** Active health: failed probes in a row. */
+  probeFailures: number;
 }
 
 /** A fresh target state: every target starts healthy (SPEC §2). */
@@ -28,8 +42,12 @@ export function newTargetState(url: string, weight: number, tier: 'primary' | 'b
     ejectedUntil: 0,
     inFlight: 0,
     ewmaMs: 0,
+    ewmaStamp: 0,
     consecutiveFailures: 0,
     consecutiveSuccesses: 0,
+    ejections: 0,
+    probeSuccesses: 0,
+    probeFailures: 0,
   };
 }
 
