@@ -61,7 +61,7 @@ function parseEntry(entry: string): { addr: string; bits: number; family: 4 | 6 
     bits = /^\d{1,3}$/.test(b) ? Number(b) : NaN;
     if (!(bits >= 0 && bits <= max)) throw new Error(`trustedProxies: "${entry}" has an invalid prefix length`);
   }
-  return { addr, bits, family };
+  return { addr, bits, family: family === 4 ? 4 : 6 };
 }
 
 /**
