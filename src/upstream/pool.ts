@@ -1,62 +1,157 @@
 /**
- * An upstream pool: primaries, backups and the selector that orders them.
- * FOUNDATION STUB: round-robin only; the pools issue replaces the internals, keeping this API.
+ * An upstream pool: primaries, backups, the selector that orders each tier, passive health, the circuit
+ * breaker and the retry budget. Compiled once per pool definition (createPool); pick / observeResult /
+ * tryAcquire run per request. Target state is owned by the caller so it survives reloads.
  */
-import { GatewayError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { UpstreamOutcome } from '../core/types.js';
+import { GatewayError } from '../core/errors.js';
+import type { Random } from '../core/random.js';
+import type { BalanceName, UpstreamOutcome } from '../core/types.js';
+import type { UpstreamSpec } from '../spec/schema.js';
+import { createCircuitBreaker, leave, tryEnter, type CircuitBreaker } from './circuit-breaker.js';
+import { compileOutlierPolicy, observeOutcome, type OutlierPolicy } from './outlier.js';
+import { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+import { createSelector, type SelectorOptions } from './selection/create-selector.js';
+import { DEFAULT_EWMA_DECAY_MS, observeLatency } from './selection/peak-ewma.js';
+import type { Selector } from './selection/selector.js';
 import { isAvailable, type TargetState } from './target-state.js';
 
+/** A compiled upstream pool. Fields other than the first four are for this module and /status. */
 export interface UpstreamPool {
   readonly name: string;
   readonly balance: string;
   readonly primaries: readonly TargetState[];
   readonly backups: readonly TargetState[];
-  /** Round-robin cursor (stub). */
-  cursor: number;
+  /** `hashBy` of the spec, for the caller's hashKeyOf. */
+  readonly hashBy: string | undefined;
+  /** Undefined when the spec has no outlierDetection: failures never eject. */
+  readonly outlier: OutlierPolicy | undefined;
+  readonly breaker: CircuitBreaker;
+  /** Shared by every route that sends to this pool (Linkerd budgets per destination). */
+  readonly retryBudget: RetryBudget;
+  readonly primarySelector: Selector;
+  readonly backupSelector: Selector;
+  readonly clock: Clock;
+  readonly ewmaDecayMs: number;
 }
 
-export function createPool(name: string, balance: string, primaries: TargetState[], backups: TargetState[]): UpstreamPool {
-  return { name, balance, primaries, backups, cursor: 0 };
+/** What a pool depends on; the optional knobs are for tests and tuning. */
+export interface PoolDeps {
+  clock: Clock;
+  random: Random;
+  selector?: SelectorOptions;
+  retryBudget?: RetryBudgetOptions;
 }
 
-/** Which tier currently takes traffic. */
+/**
+ * Compiles a pool for `spec` over caller-owned target states (kept across reloads by the caller).
+ * Selector tables (Maglev, weights) are built here, not per request.
+ */
+export function createPool(name: string, spec: UpstreamSpec, targets: { primaries: TargetState[]; backups: TargetState[] }, deps: PoolDeps): UpstreamPool {
+  const balance = spec.balance as BalanceName;
+  const primaries = Object.freeze([...targets.primaries]);
+  const backups = Object.freeze([...targets.backups]);
+  const primarySelector = createSelector(balance, deps, deps.selector);
+  const backupSelector = createSelector(balance, deps, deps.selector);
+  primarySelector.prepare?.(primaries);
+  backupSelector.prepare?.(backups);
+  return Object.freeze({
+    name,
+    balance,
+    primaries,
+    backups,
+    hashBy: spec.hashBy,
+    outlier: spec.outlierDetection ? compileOutlierPolicy(spec.outlierDetection) : undefined,
+    breaker: createCircuitBreaker(spec.circuitBreaker),
+    retryBudget: createRetryBudget({ clock: deps.clock, ...deps.retryBudget }),
+    primarySelector,
+    backupSelector,
+    clock: deps.clock,
+    ewmaDecayMs: deps.selector?.ewmaDecayMs ?? DEFAULT_EWMA_DECAY_MS,
+  });
+}
+
+function anyAvailable(targets: readonly TargetState[], nowMs: number): boolean {
+  for (const t of targets) if (isAvailable(t, nowMs)) return true;
+  return false;
+}
+
+/** Which tier currently takes traffic: backups only while no primary is available. */
 export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'backup' | 'none' {
-  if (pool.primaries.some((t) => isAvailable(t, nowMs))) return 'primary';
-  if (pool.backups.some((t) => isAvailable(t, nowMs))) return 'backup';
+  if (anyAvailable(pool.primaries, nowMs)) return 'primary';
+  if (anyAvailable(pool.backups, nowMs)) return 'backup';
   return 'none';
 }
 
 /**
- * Picks a target: primaries first, then backups; skips `exclude` when another exists.
- * Throws NO_HEALTHY_UPSTREAM when nothing is available.
+ * Picks a target for one attempt. Primaries first; backups only while no primary is available. Within
+ * a tier the selector's candidates are walked in order and the first available one not in `exclude` wins;
+ * when every available one is excluded (all already tried), the first of them is returned rather than
+ * failing over to the other tier. `key` matters only for consistent-hash (see hash-key.ts).
+ * Throws GatewayError NO_HEALTHY_UPSTREAM when no target of either tier is available.
  */
-export function pick(pool: UpstreamPool, _key: string, exclude: ReadonlySet<TargetState>, clock: Clock): TargetState {
+export function pick(pool: UpstreamPool, key: string, exclude: ReadonlySet<TargetState>, clock: Clock): TargetState {
   const now = clock.now();
-  for (const tier of [pool.primaries, pool.backups]) {
-    const n = tier.length;
-    let fallback: TargetState | undefined;
-    for (let i = 0; i < n; i++) {
-      const t = tier[(pool.cursor + i) % n] as TargetState;
-      if (!isAvailable(t, now)) continue;
-      if (exclude.has(t)) {
-        fallback ??= t;
-        continue;
-      }
-      pool.cursor = (pool.cursor + i + 1) % n;
-      return t;
-    }
-    if (fallback) return fallback;
-  }
+  const fromPrimaries = pickIn(pool.primarySelector, pool.primaries, key, exclude, now);
+  if (fromPrimaries) return fromPrimaries;
+  const fromBackups = pickIn(pool.backupSelector, pool.backups, key, exclude, now);
+  if (fromBackups) return fromBackups;
   throw new GatewayError('NO_HEALTHY_UPSTREAM', `No healthy target in upstream "${pool.name}"`);
 }
 
-/** Feeds one attempt's result back into the target's state (passive health, latency). */
-export function observeResult(_pool: UpstreamPool, target: TargetState, outcome: UpstreamOutcome, latencyMs: number): void {
-  if (outcome === 'ok') {
-    target.consecutiveFailures = 0;
-    target.ewmaMs = target.ewmaMs === 0 ? latencyMs : target.ewmaMs * 0.8 + latencyMs * 0.2;
-  } else {
-    target.consecutiveFailures++;
+function pickIn(selector: Selector, targets: readonly TargetState[], key: string, exclude: ReadonlySet<TargetState>, now: number): TargetState | undefined {
+  if (targets.length === 0) return undefined;
+  let fallback: TargetState | undefined;
+  for (const t of selector.candidates(targets, key)) {
+    if (!isAvailable(t, now)) continue;
+    if (exclude.size > 0 && exclude.has(t)) {
+      fallback ??= t;
+      continue;
+    }
+    return t;
   }
+  return fallback;
+}
+
+/** Marks an attempt to `target` as started (least-request and peak-ewma read `inFlight`). */
+export function beginAttempt(target: TargetState): void {
+  target.inFlight++;
+}
+
+/** Marks an attempt to `target` as finished, whatever its outcome. */
+export function endAttempt(target: TargetState): void {
+  if (target.inFlight > 0) target.inFlight--;
+}
+
+/**
+ * Feeds one attempt's result back: outlier ejection (when configured) and peak-EWMA latency. Connect
+ * failures and resets do not update latency: a target that fails fast must not look fast. Does not touch
+ * `inFlight` (see beginAttempt / endAttempt). Returns true when this outcome ejected the target.
+ */
+export function observeResult(pool: UpstreamPool, target: TargetState, outcome: UpstreamOutcome, latencyMs: number): boolean {
+  if (outcome === 'ok' || outcome === 'http-5xx' || outcome === 'timeout') {
+    observeLatency(target, latencyMs, pool.clock.monotonic(), pool.ewmaDecayMs);
+  }
+  if (outcome === 'ok') target.consecutiveSuccesses++;
+  else target.consecutiveSuccesses = 0;
+  if (pool.outlier === undefined) {
+    target.consecutiveFailures = outcome === 'ok' ? 0 : target.consecutiveFailures + 1;
+    return false;
+  }
+  const peers = target.tier === 'primary' ? pool.primaries : pool.backups;
+  return observeOutcome(target, outcome, peers, pool.outlier, pool.clock.now());
+}
+
+/**
+ * Circuit breaker: admits one request to the pool, or returns false when `maxConnections` active plus
+ * `maxPendingRequests` pending are already admitted; the caller then answers 503 at once. Every true
+ * must be paired with one release().
+ */
+export function tryAcquire(pool: UpstreamPool): boolean {
+  return tryEnter(pool.breaker);
+}
+
+/** Releases what tryAcquire admitted. */
+export function release(pool: UpstreamPool): void {
+  leave(pool.breaker);
 }
