@@ -16,6 +16,10 @@ export interface TestRedis {
   kill(): void;
   /** Start again on the same port (after stop or kill) and wait until it answers. */
   restart(): Promise<void>;
+  /** SIGSTOP: the socket stays open but nothing answers (a hung Redis). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
 }
 
 const READY_TIMEOUT_MS = 5000;
@@ -99,15 +103,19 @@ export async function startRedis(): Promise<TestRedis> {
     await exited(c);
   };
 
+  const signal = (sig: NodeJS.Signals): void => {
+    const c = child;
+    if (c?.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, sig);
+  };
+
   await spawnOne();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: () => stopChild('SIGTERM'),
-    kill: () => {
-      const c = child;
-      if (c?.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
-    },
+    kill: () => signal('SIGKILL'),
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
     restart: async () => {
       await stopChild('SIGKILL');
       await spawnOne();
