@@ -1,0 +1,96 @@
+// Reads bench/out/results.jsonl (+ meta.json) and prints one table per protocol; writes
+// bench/out/results.json and bench/out/results.md. Ratios are per proxy core (req/s ÷ CPU share).
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const outDir = process.argv[2];
+const rows = readFileSync(join(outDir, 'results.jsonl'), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((l) => JSON.parse(l));
+const meta = existsSync(join(outDir, 'meta.json')) ? JSON.parse(readFileSync(join(outDir, 'meta.json'), 'utf8')) : {};
+
+// The undici baseline for a protocol: the h1-only forwarder where it runs, else its http2 variant.
+const UNDICI_BASELINE = { h1: 'undici', h2: 'undici-h2', 'h1-mtls': 'undici', 'h1-mtls-new': 'undici' };
+const PROTO_TITLE = {
+  h1: 'HTTP/1.1 over TLS (wrk, keep-alive)',
+  h2: 'HTTP/2 over TLS (h2load)',
+  'h1-mtls': 'HTTP/1.1 over mTLS, connections reused (mtls-load.mjs)',
+  'h1-mtls-new': 'HTTP/1.1 over mTLS, new TLS connection per request (mtls-load.mjs)',
+};
+
+for (const r of rows) {
+  r.perCore = r.ok && r.proxyCpuPct > 0 ? r.reqPerSec / (r.proxyCpuPct / 100) : null;
+}
+const protos = [...new Set(rows.map((r) => r.proto))];
+const tables = {};
+for (const proto of protos) {
+  const these = rows.filter((r) => r.proto === proto);
+  const nginx = these.find((r) => r.peer === 'nginx' && r.ok);
+  const undici = these.find((r) => r.peer === (UNDICI_BASELINE[proto] ?? 'undici') && r.ok);
+  tables[proto] = these.map((r) => ({
+    ...r,
+    vsNginxPerCore: r.perCore && nginx?.perCore ? r.perCore / nginx.perCore : null,
+    vsUndiciPerCore: r.perCore && undici?.perCore ? r.perCore / undici.perCore : null,
+    vsUndiciReqPerSec: r.ok && undici ? r.reqPerSec / undici.reqPerSec : null,
+    undiciBaseline: UNDICI_BASELINE[proto] ?? 'undici',
+  }));
+}
+
+const f = (v, d = 0) => (v === null || v === undefined ? '—' : v.toFixed(d));
+const header = ['peer', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU %', 'req/s per proxy-core', '× nginx /core', '× undici /core', '× undici req/s', 'load core busy %', 'other work % (proxy/load core)'];
+function cells(r) {
+  if (!r.ok) return [r.peer, `FAIL: ${r.reason}`, '', '', '', '', '', '', '', '', ''];
+  return [
+    r.peer,
+    f(r.reqPerSec),
+    f(r.p50Ms, 2),
+    f(r.p99Ms, 2),
+    f(r.proxyCpuPct),
+    f(r.perCore),
+    f(r.vsNginxPerCore, 2),
+    f(r.vsUndiciPerCore, 2),
+    f(r.vsUndiciReqPerSec, 2),
+    f(r.core1BusyPct),
+    `${f(r.foreignProxyCorePct)} / ${f(r.foreignLoadCorePct)}`,
+  ];
+}
+
+function textTable(list) {
+  const data = [header, ...list.map(cells)];
+  const widths = header.map((_, i) => Math.max(...data.map((row) => String(row[i]).length)));
+  return data
+    .map((row, n) => {
+      const line = row.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+      return n === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
+}
+
+function mdTable(list) {
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
+  for (const r of list) lines.push(`| ${cells(r).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+let text = '';
+let md = '# tollgate bench results\n\n';
+if (Object.keys(meta).length > 0) {
+  md += `${Object.entries(meta).map(([k, v]) => `- ${k}: ${v}`).join('\n')}\n\n`;
+}
+for (const proto of protos) {
+  const list = tables[proto];
+  const base = list[0]?.undiciBaseline;
+  text += `\n== ${PROTO_TITLE[proto] ?? proto} ==  (undici baseline: ${base})\n${textTable(list)}\n`;
+  md += `## ${PROTO_TITLE[proto] ?? proto}\n\nundici baseline: \`${base}\`\n\n${mdTable(list)}\n\n`;
+}
+md +=
+  'req/s per proxy-core = req/s ÷ (proxy CPU % / 100). "× nginx /core" and "× undici /core" compare that figure;\n' +
+  '"× undici req/s" compares raw throughput. "load core busy %" is the core running the origin and the load\n' +
+  'generator: near 100 % means that side, not the proxy, capped the raw req/s. "other work" is CPU on each\n' +
+  'core that was neither ours (proxy; origin + load generator), nor irq/softirq (loopback TCP), nor idle:\n' +
+  'other jobs on the machine or hypervisor steal. A few % is normal; tens of % mean a noisy run.\n';
+process.stdout.write(text + '\n');
+writeFileSync(join(outDir, 'results.md'), md);
+writeFileSync(join(outDir, 'results.json'), JSON.stringify({ meta, tables }, null, 2) + '\n');
+process.stdout.write(`wrote ${join(outDir, 'results.md')} and results.json\n`);
