@@ -1,0 +1,173 @@
+/**
+ * The CA API (SPEC §4), a fastify plugin mounted on the public listener:
+ *
+ *   GET  {prefix}/roots  PEM trust anchors
+ *   POST {prefix}/sign   { csr, ttl? } with a one-time bearer token, or a client certificate this CA
+ *                        issued for the same identity (renewal) → 201 { certificate, chain, serial, notAfter }
+ *   GET  {prefix}/crl    { revoked: [{ serial, reason, revokedAt }] }
+ *
+ * Anything else under the prefix is answered here too (404/405), so the CA's path space is never
+ * proxied. The plugin renders its own errors in the SPEC §3 shape so it works without the server's
+ * error handler (and under fastify.inject).
+ */
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
+import { errorBody, GatewayError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { Identity } from '../core/types.js';
+import { bearerToken } from '../identity/jwt.js';
+import type { Authority } from './authority.js';
+import { parseCsr } from './requests.js';
+
+/** What the CA API needs from the gateway. */
+export interface CaApiDeps {
+  readonly authority: Authority;
+  /** `ca.api.pathPrefix`, e.g. "/.well-known/tollgate/ca" (no trailing slash). */
+  readonly pathPrefix: string;
+  readonly trustDomain: string;
+  readonly maxTTLMs: number;
+  readonly defaultTTLMs: number;
+  readonly clock: Clock;
+  /** The identity of the request's verified, unrevoked client certificate (ANONYMOUS when none). */
+  peerIdentity(req: FastifyRequest): Identity;
+  /** Called after each issued certificate (for `tollgate_ca_certificates_issued_total`). */
+  onIssued?(): void;
+}
+
+/** The 201 body of POST /sign. `chain` is the leaf followed by the intermediate: what to present. */
+export interface SignResponse {
+  readonly certificate: string;
+  readonly chain: string;
+  readonly serial: string;
+  readonly notAfter: string;
+}
+
+const BODY_LIMIT = 64 * 1024;
+
+/** Who may get a certificate, and with which extra names. */
+interface Grant {
+  readonly spiffeId: string;
+  readonly dns: ReadonlySet<string>;
+  readonly ip: ReadonlySet<string>;
+  /** Present for bootstrap tokens: consumed once the request is otherwise valid. */
+  readonly token?: { readonly jti: string; readonly expMs: number };
+}
+
+function requestIdOf(req: FastifyRequest, reply: FastifyReply): string {
+  const existing = reply.getHeader('x-request-id');
+  if (typeof existing === 'string') return existing;
+  reply.header('x-request-id', req.id);
+  return String(req.id);
+}
+
+function sendError(req: FastifyRequest, reply: FastifyReply, code: ErrorCode, status: number, message: string, headers?: Readonly<Record<string, string>>): FastifyReply {
+  const requestId = requestIdOf(req, reply);
+  if (headers) reply.headers(headers);
+  return reply.code(status).type('application/json').send(errorBody(code, message, requestId));
+}
+
+/** Maps fastify's own errors (bad JSON, too large, unsupported type) and ours onto the SPEC shape. */
+function handleError(err: FastifyError | GatewayError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof GatewayError) return sendError(req, reply, err.code, err.status, err.message, err.headers);
+  const status = (err as FastifyError).statusCode;
+  if (status === 413) return sendError(req, reply, 'PAYLOAD_TOO_LARGE', 413, 'The request body is too large');
+  if (status === 415) return sendError(req, reply, 'BAD_REQUEST', 400, 'The CA API expects application/json');
+  if (status !== undefined && status >= 400 && status < 500) return sendError(req, reply, 'BAD_REQUEST', 400, 'The request is malformed');
+  req.log.error({ err }, 'CA API failure');
+  return sendError(req, reply, 'INTERNAL', 500, 'Internal error');
+}
+
+async function authenticate(req: FastifyRequest, deps: CaApiDeps): Promise<Grant> {
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined) {
+    const claims = await deps.authority.verifyToken(bearerToken(authorization));
+    // A bootstrap token names an identity only: extra DNS/IP names need `tollgate ca issue`.
+    return { spiffeId: claims.sub, dns: new Set(), ip: new Set(), token: { jti: claims.jti, expMs: claims.expMs } };
+  }
+  const peer = deps.peerIdentity(req);
+  if (peer.spiffeId === undefined || peer.certHash === undefined) {
+    throw new GatewayError('UNAUTHENTICATED', 'A bearer token or a valid client certificate is required', {
+      headers: { 'www-authenticate': 'Bearer' },
+    });
+  }
+  // Only certificates this CA issued renew here: a client CA trusted through tls.clientCAs must not
+  // be able to mint identities of the built-in CA.
+  const record = await deps.authority.findIssuedByHash(peer.certHash);
+  if (record === undefined || record.spiffeId !== peer.spiffeId || deps.authority.isRevoked(record.serial)) {
+    throw new GatewayError('UNAUTHENTICATED', 'The client certificate was not issued by this CA');
+  }
+  return { spiffeId: record.spiffeId, dns: new Set(record.dns), ip: new Set(record.ip) };
+}
+
+function requestedTtl(raw: unknown, deps: CaApiDeps): number {
+  if (raw === undefined || raw === null) return Math.min(deps.defaultTTLMs, deps.maxTTLMs);
+  const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
+  if (ms === undefined || ms <= 0) throw new GatewayError('BAD_REQUEST', '"ttl" must be a duration like "24h"');
+  if (ms > deps.maxTTLMs) throw new GatewayError('FORBIDDEN', 'The requested ttl is over the CA maximum');
+  return ms;
+}
+
+/** Builds the CA API plugin. Register it on the public listener's fastify instance without a prefix. */
+export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync {
+  const prefix = deps.pathPrefix.replace(/\/+$/, '');
+  return async function caApi(app: FastifyInstance): Promise<void> {
+    // Encapsulated: these parsers and this error handler apply to the CA routes only.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(new GatewayError('BAD_REQUEST', 'The body is not valid JSON'), undefined);
+      }
+    });
+    app.setErrorHandler(handleError);
+    app.setNotFoundHandler((req, reply) => sendError(req, reply, 'NO_ROUTE', 404, 'No such CA API endpoint'));
+
+    app.get(`${prefix}/roots`, async (req, reply) => {
+      requestIdOf(req, reply);
+      return reply.type('application/pem-certificate-chain').header('cache-control', 'no-cache').send(deps.authority.rootPem);
+    });
+
+    app.get(`${prefix}/crl`, async (req, reply) => {
+      requestIdOf(req, reply);
+      return reply.header('cache-control', 'no-cache').send({ revoked: deps.authority.revocations() });
+    });
+
+    app.post(`${prefix}/sign`, { bodyLimit: BODY_LIMIT }, async (req, reply) => {
+      const grant = await authenticate(req, deps);
+      const body = req.body;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new GatewayError('BAD_CSR', 'The request body must be JSON like {"csr": "<PEM>", "ttl": "24h"}');
+      }
+      const { csr: csrPem, ttl } = body as { csr?: unknown; ttl?: unknown };
+      const csr = await parseCsr(csrPem, deps.trustDomain);
+      if (csr.spiffeId !== grant.spiffeId) {
+        throw new GatewayError('FORBIDDEN', `The CSR names ${csr.spiffeId}, but the credentials are for ${grant.spiffeId}`);
+      }
+      const extra = [...csr.dns.filter((d) => !grant.dns.has(d)), ...csr.ip.filter((i) => !grant.ip.has(i))];
+      if (extra.length > 0) throw new GatewayError('FORBIDDEN', `The CSR asks for names the credentials do not cover: ${extra.join(', ')}`);
+      const ttlMs = requestedTtl(ttl, deps);
+      if (grant.token) await deps.authority.consumeToken(grant.token.jti, grant.token.expMs);
+      const issued = await deps.authority.issue({ id: csr.spiffeId, dns: csr.dns, ip: csr.ip, ttlMs, publicKey: csr.publicKeyDer });
+      deps.onIssued?.();
+      requestIdOf(req, reply);
+      const res: SignResponse = {
+        certificate: issued.certPem,
+        chain: issued.chainPem,
+        serial: issued.serial,
+        notAfter: issued.notAfter.toISOString(),
+      };
+      return reply.code(201).header('cache-control', 'no-store').send(res);
+    });
+
+    const allowed: Record<string, string> = { roots: 'GET, HEAD', crl: 'GET, HEAD', sign: 'POST' };
+    app.all(`${prefix}/*`, async (req, reply) => {
+      const rest = (req.params as { '*': string })['*'];
+      const allow = allowed[rest];
+      if (allow === undefined) return sendError(req, reply, 'NO_ROUTE', 404, 'No such CA API endpoint');
+      reply.header('allow', allow);
+      return sendError(req, reply, 'METHOD_NOT_ALLOWED', 405, 'Method not allowed on this CA API endpoint');
+    });
+  };
+}
