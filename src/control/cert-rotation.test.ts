@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCertificate, sanNamesOf } from '../ca/x509.js';
+import type { Authority } from '../ca/authority.js';
+import { systemClock } from '../core/clock.js';
+import { openssl, tempDir } from '../../test/ca/support.js';
+import { createCertRotation, ensureCa } from './cert-rotation.js';
+import type { ServingCredentials } from './cert-rotation.js';
+
+async function waitFor(pred: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('cert rotation', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let ca: Authority;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir());
+    ca = await ensureCa(join(dir, 'missing', 'ca'), 'tollgate.local', systemClock);
+  });
+  afterAll(() => cleanup());
+
+  it('ok/ensureCa initialises a missing dir, then opens it', async () => {
+    const again = await ensureCa(join(dir, 'missing', 'ca'), 'tollgate.local', systemClock);
+    expect(again.rootPem).toBe(ca.rootPem);
+  });
+
+  it('ok/serving cert for serverNames, IPs as IP SANs, the gateway identity, verifiable', async () => {
+    const rotation = await createCertRotation({
+      authority: ca,
+      serverNames: ['localhost', '127.0.0.1', '::1'],
+      trustDomain: 'tollgate.local',
+      ttlMs: 3_600_000,
+      clock: systemClock,
+      onRotate: () => undefined,
+    });
+    try {
+      const creds = rotation.current();
+      const names = sanNamesOf(parseCertificate(creds.certPem));
+      expect(names).toEqual({ uris: ['spiffe://tollgate.local/tollgate'], dns: ['localhost'], ip: ['127.0.0.1', '::1'], other: 0 });
+      await openssl(['pkey', '-noout'], { input: creds.keyPem });
+      const rootPath = join(dir, 'missing', 'ca', 'root.crt');
+      const out = await openssl(['verify', '-CAfile', rootPath, '-untrusted', join(dir, 'missing', 'ca', 'intermediate.crt'), '-purpose', 'sslserver'], { input: creds.certPem });
+      expect(out).toContain('OK');
+    } finally {
+      rotation.close();
+    }
+  });
+
+  it('ok/renews at 2/3 of the lifetime with a new key; close() stops it', async () => {
+    const rotated: ServingCredentials[] = [];
+    const rotation = await createCertRotation({
+      authority: ca,
+      serverNames: ['localhost'],
+      trustDomain: 'tollgate.local',
+      ttlMs: 600,
+      clock: systemClock,
+      onRotate: (c) => rotated.push(c),
+    });
+    const first = rotation.current();
+    const started = Date.now();
+    await waitFor(() => rotated.length >= 1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    rotation.close();
+    const count = rotated.length;
+    expect(rotation.current().keyPem).not.toBe(first.keyPem);
+    expect(rotation.current().certPem).toBe(rotated[count - 1]!.certPem);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(rotated.length).toBe(count);
+  });
+});
