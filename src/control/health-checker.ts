@@ -1,0 +1,133 @@
+/**
+ * Active health checking (SPEC §2 `healthCheck`): every target of a pool gets `GET path` every interval
+ * (±10 % jitter so a fleet of gateways does not probe in lockstep); 2xx and 3xx pass, anything else,
+ * a connect failure or the timeout fails; observeProbe applies the thresholds. State lives in the
+ * TargetState objects, so a checker built after a reload over the same objects continues where the old
+ * one stopped.
+ */
+import type { ConnectionOptions } from 'node:tls';
+import { Agent } from 'undici';
+import type { Clock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
+import type { Random } from '../core/random.js';
+import type { HealthCheckSpec } from '../spec/schema.js';
+import { observeProbe } from '../upstream/health.js';
+import type { TargetState } from '../upstream/target-state.js';
+
+/** One probe of one target: resolves true when it passed. Must not reject (a rejection counts as a failure). */
+export type Probe = (target: TargetState, opts: { readonly path: string; readonly timeoutMs: number }) => Promise<boolean>;
+
+/** What createHealthChecker needs. `pool` may be any object with the two target lists. */
+export interface HealthCheckerOptions {
+  readonly pool: { readonly primaries: readonly TargetState[]; readonly backups: readonly TargetState[] };
+  readonly spec: HealthCheckSpec;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Called after a target's `healthy` flipped. */
+  readonly onChange?: (target: TargetState, healthy: boolean) => void;
+  /** Called after every probe, for metrics and logs. */
+  readonly onProbe?: (target: TargetState, ok: boolean, durationMs: number) => void;
+  /** Replaces the HTTP probe (tests). */
+  readonly probe?: Probe;
+  /** TLS options for https:// targets (client certificate, trust roots); ignored for http://. */
+  readonly tls?: ConnectionOptions | undefined;
+}
+
+/** A running health checker. */
+export interface HealthChecker {
+  /** Stops every timer and closes the probe connections; results still in flight are dropped. */
+  close(): void;
+}
+
+/** `healthCheck.timeout` in ms: as configured, else the smaller of 1 s and the interval (SPEC §2). */
+export function probeTimeoutMs(spec: HealthCheckSpec): number {
+  const interval = intervalMs(spec);
+  const configured = spec.timeout === undefined ? undefined : parseDuration(spec.timeout);
+  return configured ?? Math.min(1000, interval);
+}
+
+function intervalMs(spec: HealthCheckSpec): number {
+  return parseDuration(spec.interval) ?? 5000;
+}
+
+/** The default probe: `GET path` through `agent`; 2xx/3xx pass. The body is discarded. */
+export function httpProbe(agent: Agent): Probe {
+  return async (target, { path, timeoutMs }) => {
+    try {
+      const res = await agent.request({
+        origin: target.origin,
+        path,
+        method: 'GET',
+        headers: { 'user-agent': 'tollgate-health-check' },
+        signal: AbortSignal.timeout(timeoutMs),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      await res.body.dump();
+      return res.statusCode >= 200 && res.statusCode < 400;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/**
+ * Starts probing every target of `pool` on real (unref'd) timers: the first probe within the first tenth
+ * of an interval, then one interval (±10 %) after the previous probe ended, so probes of one target never
+ * overlap. Owns a small undici Agent (one connection per probe, no keep-alive, so every probe proves the
+ * target still accepts connections) unless `probe` is given.
+ */
+export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
+  const { spec, clock, random, onChange, onProbe } = opts;
+  const every = intervalMs(spec);
+  const timeoutMs = probeTimeoutMs(spec);
+  const probeOpts = Object.freeze({ path: spec.path, timeoutMs });
+  const thresholds = { healthyThreshold: spec.healthyThreshold, unhealthyThreshold: spec.unhealthyThreshold };
+  const agent = opts.probe
+    ? undefined
+    : new Agent({ connections: 1, pipelining: 0, connect: { ...opts.tls, timeout: timeoutMs } });
+  const probe = opts.probe ?? httpProbe(agent as Agent);
+  const timers = new Map<TargetState, ReturnType<typeof setTimeout>>();
+  let closed = false;
+
+  const schedule = (target: TargetState, delayMs: number): void => {
+    const timer = setTimeout(() => void run(target), delayMs);
+    timer.unref();
+    timers.set(target, timer);
+  };
+
+  const run = async (target: TargetState): Promise<void> => {
+    if (closed) return;
+    const start = clock.monotonic();
+    let ok: boolean;
+    try {
+      ok = await probe(target, probeOpts);
+    } catch {
+      ok = false;
+    }
+    if (closed) return;
+    const flipped = observeProbe(target, ok, thresholds);
+    try {
+      onProbe?.(target, ok, clock.monotonic() - start);
+      if (flipped) onChange?.(target, target.healthy);
+    } catch {
+      // A throwing callback must neither stop this target's probe loop nor become an unhandled rejection.
+    }
+    schedule(target, every * (0.9 + 0.2 * random.next()));
+  };
+
+  for (const target of [...opts.pool.primaries, ...opts.pool.backups]) {
+    if (!timers.has(target)) schedule(target, every * 0.1 * random.next());
+  }
+
+  return {
+    close(): void {
+      if (closed) return;
+      closed = true;
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+      // destroy, not close: a probe hanging on a dead target must not keep the checker alive.
+      agent?.destroy().catch(() => undefined);
+    },
+  };
+}
