@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RouteSpec, type MatchSpec } from '../spec/schema.js';
-import { compileRoutes, normalizeRouteHost, type RouteEntry } from './compile.js';
+import { compileRoutes, normalizeRouteHost, PREFIX_BARE, PREFIX_WITH_SLASH, type RouteEntry } from './compile.js';
 
 function entry(name: string, match: MatchSpec, extra: Record<string, unknown> = {}): RouteEntry<string> {
   return { spec: RouteSpec.parse({ name, match, upstream: 'u', ...extra }), value: name };
@@ -18,9 +18,9 @@ describe('compileRoutes', () => {
     expect(t.names).toEqual(['exact', 'prefix', 'prefix-slash', 'regex', 'any']);
     expect([...t.exact.keys()]).toEqual(['/a']);
     expect([...t.prefixes.keys()]).toEqual(['/api', '/api/']);
-    expect(t.hasPrefixOfLength[4]).toBe(1);
-    expect(t.hasPrefixOfLength[5]).toBe(1);
-    expect(t.hasPrefixOfLength[3]).toBe(0);
+    expect(t.prefixLengths[4]).toBe(PREFIX_BARE);
+    expect(t.prefixLengths[5]).toBe(PREFIX_WITH_SLASH);
+    expect(t.prefixLengths[3]).toBe(0);
     expect(t.fallback?.anyHost.map((r) => r.match.value)).toEqual(['regex', 'any']);
   });
 

@@ -61,11 +61,18 @@ export interface RouteTable<T> {
   readonly names: readonly string[];
   readonly exact: ReadonlyMap<string, RouteBucket<T>>;
   readonly prefixes: ReadonlyMap<string, RouteBucket<T>>;
-  /** `hasPrefixOfLength[n] === 1` when some pathPrefix is n characters long: lets the matcher skip lookups. */
-  readonly hasPrefixOfLength: Uint8Array;
+  /**
+   * Which prefix lengths exist, so the matcher slices and looks up only where a route could be:
+   * bit PREFIX_WITH_SLASH when some pathPrefix of that length ends in "/", bit PREFIX_BARE when one doesn't.
+   */
+  readonly prefixLengths: Uint8Array;
   /** pathRegex routes and routes without a path matcher. */
   readonly fallback: RouteBucket<T> | undefined;
 }
+
+/** See `RouteTable.prefixLengths`. */
+export const PREFIX_WITH_SLASH = 1;
+export const PREFIX_BARE = 2;
 
 interface MutableBucket<T> {
   byHost: Map<string, CompiledRoute<T>[]> | undefined;
@@ -166,14 +173,16 @@ export function compileRoutes<T>(entries: readonly RouteEntry<T>[]): RouteTable<
     addToBucket(bucket, route);
   });
 
-  const hasPrefixOfLength = new Uint8Array(maxPrefix + 1);
-  for (const p of prefixes.keys()) hasPrefixOfLength[p.length] = 1;
+  const prefixLengths = new Uint8Array(maxPrefix + 1);
+  for (const p of prefixes.keys()) {
+    prefixLengths[p.length] = (prefixLengths[p.length] ?? 0) | (p.endsWith('/') ? PREFIX_WITH_SLASH : PREFIX_BARE);
+  }
 
   return Object.freeze({
     names: Object.freeze(entries.map((e) => e.spec.name)),
     exact: freezeBuckets(exact),
     prefixes: freezeBuckets(prefixes),
-    hasPrefixOfLength,
+    prefixLengths,
     fallback: fallback === undefined ? undefined : freezeBucket(fallback),
   });
 }

@@ -2,7 +2,7 @@
  * Per-request route lookup against a compiled RouteTable. No throw, no allocation beyond the prefix
  * keys sliced from the path (only at lengths where some route has a prefix).
  */
-import type { CompiledRoute, RouteBucket, RouteMatch, RouteTable } from './compile.js';
+import { PREFIX_BARE, PREFIX_WITH_SLASH, type CompiledRoute, type RouteBucket, type RouteMatch, type RouteTable } from './compile.js';
 
 export type { RouteMatch } from './compile.js';
 
@@ -16,8 +16,6 @@ export interface RouteQuery {
   /** Header value by lower-case name. */
   header(name: string): string | undefined;
 }
-
-const SLASH = 47;
 
 function matchesRest<T>(r: CompiledRoute<T>, q: RouteQuery): boolean {
   const methods = r.methods;
@@ -91,29 +89,30 @@ export function matchRoute<T>(table: RouteTable<T>, q: RouteQuery): RouteMatch<T
 
   const prefixes = table.prefixes;
   if (prefixes.size > 0) {
-    const has = table.hasPrefixOfLength;
-    const max = has.length - 1;
+    const lengths = table.prefixLengths;
+    const max = lengths.length - 1;
     const n = path.length;
     // Candidates, longest first: the whole path; then at every "/" (right to left) the part up to and
     // including it ("/api/" matches what starts with it) and the part before it ("/api" matches "/api/…").
-    if (n <= max && has[n] === 1) {
+    if (n <= max && lengths[n] !== 0) {
       const b = prefixes.get(path);
       if (b !== undefined) {
         const m = matchBucket(b, q);
         if (m !== undefined) return m;
       }
     }
-    for (let i = Math.min(n - 1, max); i >= 0; i--) {
-      if (path.charCodeAt(i) !== SLASH) continue;
+    // lastIndexOf is native and skips straight to the next "/" (a char-by-char loop cost twice as much);
+    // starting at `max` skips the part of a long path no prefix can reach.
+    for (let i = n === 0 ? -1 : path.lastIndexOf('/', Math.min(n - 1, max)); i >= 0; i = i === 0 ? -1 : path.lastIndexOf('/', i - 1)) {
       const withSlash = i + 1;
-      if (withSlash < n && withSlash <= max && has[withSlash] === 1) {
+      if (withSlash < n && withSlash <= max && ((lengths[withSlash] as number) & PREFIX_WITH_SLASH) !== 0) {
         const b = prefixes.get(path.slice(0, withSlash));
         if (b !== undefined) {
           const m = matchBucket(b, q);
           if (m !== undefined) return m;
         }
       }
-      if (i > 0 && has[i] === 1) {
+      if (i > 0 && ((lengths[i] as number) & PREFIX_BARE) !== 0) {
         const b = prefixes.get(path.slice(0, i));
         if (b !== undefined) {
           const m = matchBucket(b, q);
