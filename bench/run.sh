@@ -152,6 +152,7 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
 QUIET_MAX=${BENCH_QUIET_MAX:-10}
 wait_quiet() {
   local waited=0 a0 a1 b0 b1 p l
+  ((QUIET_WAIT > 0)) || return 0
   while :; do
     a0=$(core_line "$PROXY_CPU") a1=$(core_line "$LOAD_CPU")
     sleep 1
@@ -272,10 +273,19 @@ start_peer() {
   esac
   PEER_PID=$STARTED_PID
   if ! wait_ready "$PEER_PID" "https://127.0.0.1:$port$PATH_UNDER_TEST" 20; then
-    SKIP_REASON="did not start: $(tail -3 "$OUT/logs/$name.err" "$OUT/logs/$name.out" 2>/dev/null | tr '\n' ' ' | cut -c1-300)"
+    SKIP_REASON="did not start: $(why_failed "$name")"
     stop_pid "$PEER_PID"
     return 1
   fi
+}
+
+# why_failed NAME: the first error-looking line of a peer's output, else its last lines (one line).
+why_failed() {
+  local files=("$OUT/logs/$1.err" "$OUT/logs/$1.out") line
+  line=$(cat "${files[@]}" 2>/dev/null | grep -m1 -E 'Error|ALERT|emerg|\[error\]|error:' || true)
+  [[ -n "$line" ]] || line=$(cat "${files[@]}" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 3 || true)
+  [[ -n "$line" ]] || line="no output (see bench/out/logs/$1.*)"
+  printf '%s' "$line" | tr '\n\t"' '  '"'"'' | cut -c1-240
 }
 
 # check_peer NAME PROTO: curl sees 200, the exact body and the expected HTTP version.

@@ -38,9 +38,9 @@ for (const proto of protos) {
 }
 
 const f = (v, d = 0) => (v === null || v === undefined ? '—' : v.toFixed(d));
-const header = ['peer', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU %', 'req/s per proxy-core', '× nginx /core', '× undici /core', '× undici req/s', 'load core busy %', 'other work % (proxy/load core)'];
+const header = ['peer', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU %', 'req/s per proxy-core', '× nginx /core', '× undici /core', '× undici req/s', 'load core busy %', 'other work %'];
 function cells(r) {
-  if (!r.ok) return [r.peer, `FAIL: ${r.reason}`, '', '', '', '', '', '', '', '', ''];
+  if (!r.ok) return [r.peer, String(r.reason).startsWith('skipped') ? 'SKIP' : 'FAIL', ...header.slice(2).map(() => '—')];
   return [
     r.peer,
     f(r.reqPerSec),
@@ -81,16 +81,19 @@ if (Object.keys(meta).length > 0) {
 for (const proto of protos) {
   const list = tables[proto];
   const base = list[0]?.undiciBaseline;
+  const notes = list.filter((r) => !r.ok).map((r) => `${r.peer}: ${r.reason}`);
   text += `\n== ${PROTO_TITLE[proto] ?? proto} ==  (undici baseline: ${base})\n${textTable(list)}\n`;
+  text += notes.map((n) => `  ${n}\n`).join('');
   md += `## ${PROTO_TITLE[proto] ?? proto}\n\nundici baseline: \`${base}\`\n\n${mdTable(list)}\n\n`;
+  md += notes.map((n) => `- ${n.replaceAll('|', '\\|')}\n`).join('') + (notes.length ? '\n' : '');
 }
 md +=
   'req/s per proxy-core = req/s ÷ (proxy CPU % / 100). "× nginx /core" and "× undici /core" compare that figure;\n' +
   '"× undici req/s" compares raw throughput. "load core busy %" is the core running the origin and the load\n' +
-  'generator: near 100 % means that side, not the proxy, capped the raw req/s. "other work" is CPU on each\n' +
+  'generator: near 100 % means that side, not the proxy, capped the raw req/s. "other work" (proxy core / load core) is CPU on each\n' +
   'core that was neither ours (proxy; origin + load generator), nor irq/softirq (loopback TCP), nor idle:\n' +
   'other jobs on the machine or hypervisor steal. A few % is normal; tens of % mean a noisy run.\n';
-process.stdout.write(text + '\n');
 writeFileSync(join(outDir, 'results.md'), md);
 writeFileSync(join(outDir, 'results.json'), JSON.stringify({ meta, tables }, null, 2) + '\n');
+process.stdout.write(text + '\n');
 process.stdout.write(`wrote ${join(outDir, 'results.md')} and results.json\n`);
