@@ -101,8 +101,8 @@ export function matchRoute<T>(table: RouteTable<T>, q: RouteQuery): RouteMatch<T
         if (m !== undefined) return m;
       }
     }
-    // lastIndexOf is native and skips straight to the next "/" (a char-by-char loop cost twice as much);
-    // starting at `max` skips the part of a long path no prefix can reach.
+    // lastIndexOf jumps straight to the next "/" to the left; starting at the longest configured prefix
+    // skips the part of a long path that no prefix can reach.
     for (let i = n === 0 ? -1 : path.lastIndexOf('/', Math.min(n - 1, max)); i >= 0; i = i === 0 ? -1 : path.lastIndexOf('/', i - 1)) {
       const withSlash = i + 1;
       if (withSlash < n && withSlash <= max && ((lengths[withSlash] as number) & PREFIX_WITH_SLASH) !== 0) {
