@@ -1,0 +1,46 @@
+/** The /status document (SPEC §5). */
+import type { Gateway } from '../control/lifecycle.js';
+import { activeTier } from '../upstream/pool.js';
+import { isAvailable, type TargetState } from '../upstream/target-state.js';
+import type { Clock } from '../core/clock.js';
+
+export const VERSION = '0.1.0';
+
+function targetView(t: TargetState, nowMs: number): Record<string, unknown> {
+  return {
+    url: t.url,
+    tier: t.tier,
+    healthy: t.healthy,
+    available: isAvailable(t, nowMs),
+    ejectedUntil: t.ejectedUntil > nowMs ? new Date(t.ejectedUntil).toISOString() : null,
+    inFlight: t.inFlight,
+    ewmaMs: Math.round(t.ewmaMs * 10) / 10,
+  };
+}
+
+/** Builds the status JSON from the current snapshot and live target state. */
+export function buildStatus(gw: Gateway, clock: Clock): Record<string, unknown> {
+  const snap = gw.holder.current;
+  const now = clock.now();
+  const upstreams: Record<string, unknown> = {};
+  for (const [name, pr] of snap.pools) {
+    upstreams[name] = {
+      balance: pr.pool.balance,
+      activeTier: activeTier(pr.pool, now),
+      targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => targetView(t, now)),
+    };
+  }
+  const routes = gw.spec.routes.map((r) => ({ name: r.name, upstreams: r.upstreams ? r.upstreams.map((u) => u.name) : [r.upstream] }));
+  const last = gw.lastReload;
+  return {
+    version: VERSION,
+    configHash: snap.configHash,
+    loadedAt: snap.loadedAt,
+    generation: snap.generation,
+    draining: gw.draining,
+    lastReload: last ? { at: last.at, result: last.result, error: last.error } : null,
+    routes,
+    upstreams,
+    certificates: gw.tls.certificates(),
+  };
+}

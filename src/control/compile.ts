@@ -1,0 +1,78 @@
+/**
+ * Compiles a validated config into an immutable RuntimeSnapshot. The only caller of the compile*
+ * functions of the data-plane modules.
+ */
+import { parseDuration } from '../core/duration.js';
+import type { Identity } from '../core/types.js';
+import type { GatewaySpec, RetriesSpec, RouteSpec } from '../spec/schema.js';
+import { compileRoutes, type RouteEntry } from '../router/compile.js';
+import { compileTrustedProxies } from '../http/forwarded.js';
+import { compileLimitPolicy } from '../policy/rate-limit.js';
+import { compileMtlsAllow } from '../policy/authz.js';
+import { compileJwtAuth } from '../identity/jwt.js';
+import type { CounterStore } from '../store/counter-store.js';
+import type { CompiledRetries, CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
+import type { PoolRegistry } from './registries.js';
+
+export interface CompileDeps {
+  readonly pools: PoolRegistry;
+  readonly store: CounterStore;
+  readonly gatewayId: string;
+  readonly peerIdentity: (socket: unknown) => Identity;
+  readonly generation: number;
+  readonly configHash: string;
+  readonly loadedAt: string;
+  /** The directory relative jwksFile paths were resolved against (already absolute after validation). */
+  readonly baseDir: string;
+}
+
+const ms = (d: string): number => parseDuration(d) ?? 0;
+
+function compileRetries(spec: RetriesSpec | undefined): CompiledRetries | undefined {
+  if (spec === undefined) return undefined;
+  return Object.freeze({
+    attempts: spec.attempts,
+    perTryTimeoutMs: spec.perTryTimeout === undefined ? 0 : ms(spec.perTryTimeout),
+    on: new Set<string>(spec.on),
+    nonIdempotent: spec.nonIdempotent,
+  });
+}
+
+function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string): CompiledRoute {
+  const refs = route.upstreams ?? [{ name: route.upstream as string, weight: 1 }];
+  const split = refs.filter((r) => r.weight > 0).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight }));
+  return Object.freeze({
+    name: route.name,
+    stripPrefix: route.stripPrefix,
+    timeoutMs: ms(route.timeout),
+    retries: compileRetries(route.retries),
+    split: Object.freeze(split),
+    totalWeight: split.reduce((a, s) => a + s.weight, 0),
+    mtlsAllow: route.auth?.mtls ? compileMtlsAllow(route.auth.mtls.allow) : undefined,
+    jwt: route.auth?.jwt ? compileJwtAuth(route.auth.jwt, baseDir) : undefined,
+    limits: compileLimitPolicy(route.name, route.rateLimit, route.quota),
+  });
+}
+
+/** Builds the snapshot; pools come from the registry so unchanged ones keep their state. */
+export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSnapshot {
+  const pools = new Map<string, PoolRuntime>();
+  for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up));
+  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir) }));
+  return Object.freeze({
+    generation: deps.generation,
+    configHash: deps.configHash,
+    loadedAt: deps.loadedAt,
+    routes: compileRoutes(entries),
+    pools,
+    limits: Object.freeze({
+      maxHeaderBytes: spec.limits.maxHeaderBytes,
+      maxBodyBytes: spec.limits.maxBodyBytes,
+      idleTimeoutMs: ms(spec.limits.idleTimeout),
+    }),
+    isTrustedProxy: compileTrustedProxies(spec.trustedProxies),
+    store: deps.store,
+    gatewayId: deps.gatewayId,
+    peerIdentity: deps.peerIdentity,
+  });
+}

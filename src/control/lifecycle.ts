@@ -1,0 +1,261 @@
+/**
+ * The gateway process: load → compile → listen; reload swaps snapshots; shutdown drains.
+ * Signals are wired by the CLI (cli/commands/start.ts) so tests can run several gateways in one process.
+ */
+import type { Http2SecureServer } from 'node:http2';
+import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { systemClock, type Clock } from '../core/clock.js';
+import { systemRandom, type Random } from '../core/random.js';
+import { parseDuration } from '../core/duration.js';
+import { loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { ConfigError, formatIssue } from '../config/validate.js';
+import type { GatewaySpec } from '../spec/schema.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { SnapshotHolder } from '../runtime/holder.js';
+import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
+import { createPublicApp, type PublicApp } from '../server/app.js';
+import { applyLimits, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { compileSnapshot } from './compile.js';
+import { PoolRegistry } from './registries.js';
+import { createAdminApp, type AdminApp } from '../admin/app.js';
+import { createTlsSource, type TlsSource } from './tls-source.js';
+import { createStoreFor, type ManagedStore } from './store-factory.js';
+
+export interface ReloadResult {
+  readonly result: 'success' | 'failure';
+  readonly error: string | null;
+  readonly at: string;
+  readonly configHash: string;
+}
+
+export interface GatewayOptions {
+  readonly configPath: string;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly dataPath?: 'direct' | 'fastify';
+  /** Overrides for tests: listen on these ports instead of the config's (0 = ephemeral). */
+  readonly ports?: { readonly public?: number; readonly admin?: number; readonly redirect?: number };
+}
+
+export interface Gateway {
+  readonly publicPort: number;
+  readonly adminPort: number;
+  readonly redirectPort: number | undefined;
+  readonly holder: SnapshotHolder;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly tls: TlsSource;
+  readonly app: PublicApp;
+  readonly lastReload: ReloadResult | undefined;
+  readonly draining: boolean;
+  readonly spec: GatewaySpec;
+  reload(): Promise<ReloadResult>;
+  /** Drains (up to shutdown.drainTimeout) and closes everything. */
+  shutdown(): Promise<void>;
+}
+
+const ms = (d: string): number => parseDuration(d) ?? 0;
+
+function listenerLimits(spec: GatewaySpec): ListenerLimits {
+  return {
+    maxHeaderBytes: spec.limits.maxHeaderBytes,
+    headersTimeoutMs: ms(spec.limits.headersTimeout),
+    idleTimeoutMs: ms(spec.limits.idleTimeout),
+    maxConcurrentStreams: spec.limits.maxConcurrentStreams,
+  };
+}
+
+/** Starts a gateway from a config file; rejects (ConfigError) when the config is invalid. */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
+  const logger = opts.logger ?? createLogger();
+  const metrics = createMetrics({ defaults: opts.logger === undefined });
+  let loaded: LoadedConfig = await loadConfigFile(opts.configPath);
+  for (const w of loaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
+  let spec = loaded.spec;
+
+  const tls = await createTlsSource(spec, { clock, logger, metrics });
+  let store: ManagedStore = await createStoreFor(spec.store, { clock, logger, metrics });
+  const registry = new PoolRegistry({
+    clock,
+    random,
+    logger,
+    metrics,
+    idleTimeoutMs: ms(spec.limits.idleTimeout),
+    upstreamTls: { current: () => tls.workloadCredentials() },
+  });
+
+  let generation = 1;
+  const build = (cfg: LoadedConfig, st: ManagedStore): RuntimeSnapshot =>
+    compileSnapshot(cfg.spec, {
+      pools: registry,
+      store: st.store,
+      gatewayId: tls.gatewayId,
+      peerIdentity: (socket) => tls.peerIdentity(socket as TLSSocket),
+      generation,
+      configHash: cfg.hash,
+      loadedAt: clock.now() === 0 ? '' : new Date(clock.now()).toISOString(),
+      baseDir: cfg.path,
+    });
+  const holder = new SnapshotHolder(build(loaded, store));
+
+  let draining = false;
+  const app = await createPublicApp({
+    tls: tls.listenerTls(),
+    limits: listenerLimits(spec),
+    pipeline: { holder, clock, random, metrics, logger, draining: () => draining },
+    random,
+    fixed: tls.caPlugin(),
+    dataPath: opts.dataPath,
+  });
+  tls.onRotate((listenerTls: ListenerTls) => app.server.setSecureContext(secureContextOptions(listenerTls)));
+
+  const publicPort = await listen(app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  let redirect: HttpServer | undefined;
+  let redirectPort: number | undefined;
+  if (spec.redirectHttp) {
+    redirect = createRedirectServer(publicPort);
+    redirectPort = await listenPlain(redirect, spec.listen.host, opts.ports?.redirect ?? spec.redirectHttp.port);
+  }
+
+  let lastReload: ReloadResult | undefined;
+  let reloading: Promise<ReloadResult> | undefined;
+
+  const doReload = async (): Promise<ReloadResult> => {
+    const at = new Date(clock.now()).toISOString();
+    let next: LoadedConfig;
+    try {
+      next = await loadConfigFile(opts.configPath);
+    } catch (err) {
+      const message = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : String(err);
+      metrics.configReloads.labels('failure').inc();
+      logger.error({ msg: 'config reload refused; the running config stays', problems: err instanceof ConfigError ? err.issues.map(formatIssue) : [message] });
+      lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
+      return lastReload;
+    }
+    const running = new Set<PoolRuntime>(holder.current.pools.values());
+    try {
+      await tls.reload(next.spec);
+      let nextStore = store;
+      if (JSON.stringify(next.spec.store) !== JSON.stringify(spec.store)) nextStore = await createStoreFor(next.spec.store, { clock, logger, metrics });
+      generation++;
+      const snap = build(next, nextStore);
+      // The swap: requests already running keep the snapshot they pinned.
+      holder.swap(snap);
+      app.server.setSecureContext(secureContextOptions(tls.listenerTls()));
+      applyLimits(app.server, listenerLimits(next.spec));
+      if (nextStore !== store) {
+        const old = store;
+        store = nextStore;
+        void old.close();
+      }
+      loaded = next;
+      spec = next.spec;
+      await registry.retire(new Set(snap.pools.values()));
+      for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
+      metrics.configReloads.labels('success').inc();
+      logger.info({ msg: 'config reloaded', configHash: next.hash, generation });
+      lastReload = { result: 'success', error: null, at, configHash: next.hash };
+    } catch (err) {
+      await registry.discardExcept(new Set(), running);
+      metrics.configReloads.labels('failure').inc();
+      const message = err instanceof Error ? err.message : String(err);
+      logger.error({ msg: 'config reload failed; the running config stays', err: message });
+      lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
+    }
+    return lastReload;
+  };
+
+  let admin: AdminApp | undefined;
+  const gateway: Gateway = {
+    publicPort,
+    get adminPort() {
+      return admin?.port ?? 0;
+    },
+    redirectPort,
+    holder,
+    metrics,
+    logger,
+    tls,
+    app,
+    get lastReload() {
+      return lastReload;
+    },
+    get draining() {
+      return draining;
+    },
+    get spec() {
+      return spec;
+    },
+    reload: () => {
+      // Reloads are serialised; a reload asked for during one runs after it.
+      const run = (reloading ?? Promise.resolve()).then(doReload, doReload);
+      reloading = run;
+      return run;
+    },
+    shutdown: async () => {
+      if (draining) return;
+      draining = true;
+      logger.info({ msg: 'draining', inFlight: app.inFlight() });
+      await drain(app, ms(spec.shutdown.drainTimeout), clock);
+      redirect?.close();
+      await registry.closeAll();
+      await store.close();
+      tls.close();
+      await admin?.close();
+      logger.info({ msg: 'stopped' });
+      logger.flush?.();
+    },
+  };
+  admin = await createAdminApp(gateway, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+  logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: `http://${spec.admin.host}:${admin.port}`, configHash: loaded.hash });
+  return gateway;
+}
+
+/** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes what is left. */
+async function drain(app: PublicApp, timeoutMs: number, clock: Clock): Promise<void> {
+  const server: Http2SecureServer = app.server;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // HTTP/2: GOAWAY, streams in flight finish. HTTP/1.1: idle keep-alive sockets close now; busy ones
+  // close after their response (it carries `connection: close`).
+  for (const session of app.tracker.sessions) session.close();
+  const closeIdle = (): void => {
+    for (const socket of app.tracker.sockets) {
+      const s = socket as TLSSocket & { _httpMessage?: unknown };
+      if (s.alpnProtocol !== 'h2' && !s._httpMessage) s.destroy();
+    }
+  };
+  closeIdle();
+  const deadline = clock.monotonic() + timeoutMs;
+  while (app.inFlight() > 0 && clock.monotonic() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    closeIdle();
+  }
+  for (const socket of app.tracker.sockets) socket.destroy();
+  await closed;
+}
+
+function createRedirectServer(httpsPort: number): HttpServer {
+  return createHttpServer((req, res) => {
+    const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+    const portPart = httpsPort === 443 ? '' : `:${httpsPort}`;
+    res.writeHead(308, { location: `https://${host}${portPart}${req.url ?? '/'}`, 'content-length': 0 });
+    res.end();
+  });
+}
+
+function listenPlain(server: HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a !== null ? a.port : port);
+    });
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * Where the listener's TLS material and the client trust come from: the built-in CA (always
+ * trusted for client certificates, and the issuer of the gateway's own serving/workload
+ * certificate when `tls.cert` is absent) plus the files the config names. Re-read on reload.
+ */
+import { readFile } from 'node:fs/promises';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Clock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
+import type { Identity } from '../core/types.js';
+import type { GatewaySpec } from '../spec/schema.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { ListenerTls } from '../server/listener.js';
+import { ensureCaAuthority, type Authority } from '../ca/authority.js';
+import { caApiPlugin } from '../ca/http.js';
+import { identityFromSocket } from '../identity/mtls.js';
+import { createCertRotation, type CertRotation } from './cert-rotation.js';
+
+export interface CertificateSummary {
+  readonly notAfter: string;
+}
+
+export interface TlsSource {
+  /** The gateway's own SPIFFE id, `spiffe://<td>/tollgate`. */
+  readonly gatewayId: string;
+  readonly authority: Authority;
+  listenerTls(): ListenerTls;
+  /** Workload credentials for upstream mTLS, with the roots to verify upstreams against. */
+  workloadCredentials(): { certPem: string; keyPem: string; caPem: string } | undefined;
+  peerIdentity(socket: TLSSocket): Identity;
+  caPlugin(): { prefix: string; plugin: FastifyPluginAsync } | undefined;
+  /** Called with new listener TLS whenever the serving certificate rotates. */
+  onRotate(cb: (tls: ListenerTls) => void): void;
+  /** Re-reads certificate files, clientCAs and the revocation list (SIGHUP). Throws when a file is unreadable. */
+  reload(spec: GatewaySpec): Promise<void>;
+  certificates(): Record<string, CertificateSummary | undefined>;
+  close(): void;
+}
+
+interface FileCreds {
+  certPem: string;
+  keyPem: string;
+  notAfter: string | undefined;
+}
+
+async function readCreds(spec: GatewaySpec): Promise<FileCreds | undefined> {
+  if (spec.tls.cert === undefined || spec.tls.key === undefined) return undefined;
+  const [certPem, keyPem] = await Promise.all([readFile(spec.tls.cert, 'utf8'), readFile(spec.tls.key, 'utf8')]);
+  let notAfter: string | undefined;
+  try {
+    const { X509Certificate } = await import('node:crypto');
+    notAfter = new Date(new X509Certificate(certPem).validTo).toISOString();
+  } catch {
+    throw new Error(`tls.cert: ${spec.tls.cert} is not a PEM certificate`);
+  }
+  return { certPem, keyPem, notAfter };
+}
+
+async function readClientCAs(spec: GatewaySpec): Promise<string[]> {
+  return Promise.all(spec.tls.clientCAs.map((p) => readFile(p, 'utf8')));
+}
+
+/** Opens (or on first run creates) the CA and assembles the TLS material. */
+export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics }): Promise<TlsSource> {
+  let current = spec;
+  const authority = await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, deps.clock);
+  const gatewayId = `spiffe://${authority.trustDomain}/tollgate`;
+  let files = await readCreds(spec);
+  let clientCAs = await readClientCAs(spec);
+  const listeners: ((tls: ListenerTls) => void)[] = [];
+
+  let rotation: CertRotation | undefined;
+  const listenerTls = (): ListenerTls => {
+    const issued = rotation?.current();
+    const certPem = files?.certPem ?? issued?.chainPem ?? '';
+    const keyPem = files?.keyPem ?? issued?.keyPem ?? '';
+    return {
+      certPem,
+      keyPem,
+      clientCaPem: [authority.rootPem, ...clientCAs],
+      clientAuth: current.tls.clientAuth,
+      minVersion: current.tls.minVersion,
+    };
+  };
+  rotation = await createCertRotation({
+    authority,
+    serverNames: spec.tls.serverNames,
+    trustDomain: authority.trustDomain,
+    ttlMs: parseDuration(spec.ca.workloadTTL) ?? 86_400_000,
+    clock: deps.clock,
+    onRotate: (creds) => {
+      deps.logger.info({ msg: 'gateway certificate issued', notAfter: creds.notAfter.toISOString() });
+      if (files === undefined) for (const cb of listeners) cb(listenerTls());
+    },
+  });
+
+  const trust = { isRevoked: (serial: string) => authority.isRevoked(serial) };
+  const api = spec.ca.api;
+  return {
+    gatewayId,
+    authority,
+    listenerTls,
+    workloadCredentials: () => {
+      const c = rotation?.current();
+      return c ? { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.rootPem } : undefined;
+    },
+    peerIdentity: (socket) => identityFromSocket(socket, trust),
+    caPlugin: () =>
+      api.enabled
+        ? {
+            prefix: api.pathPrefix,
+            plugin: caApiPlugin({
+              authority,
+              pathPrefix: api.pathPrefix,
+              trustDomain: authority.trustDomain,
+              maxTTLMs: parseDuration(spec.ca.maxTTL) ?? 0,
+              defaultTTLMs: parseDuration(spec.ca.workloadTTL) ?? 0,
+              clock: deps.clock,
+              peerIdentity: (req) => identityFromSocket(req.raw.socket as TLSSocket, trust),
+              onIssued: () => deps.metrics.caIssued.inc(),
+            }),
+          }
+        : undefined,
+    onRotate: (cb) => listeners.push(cb),
+    reload: async (next) => {
+      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next), authority.reloadState()]);
+      files = nextFiles;
+      clientCAs = nextCAs;
+      current = next;
+    },
+    certificates: () => {
+      const issued = rotation?.current();
+      const serving = files?.notAfter ?? issued?.notAfter.toISOString();
+      return {
+        serving: serving ? { notAfter: serving } : undefined,
+        workload: issued ? { notAfter: issued.notAfter.toISOString() } : undefined,
+        intermediate: { notAfter: authority.intermediateNotAfter.toISOString() },
+        root: { notAfter: authority.rootNotAfter.toISOString() },
+      };
+    },
+    close: () => rotation?.close(),
+  };
+}

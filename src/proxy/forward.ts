@@ -1,0 +1,218 @@
+/**
+ * The proxying engine: one undici dispatch per attempt, its response written straight into the
+ * client's response (no intermediate stream, headers written once). See STYLE §6 for why not reply-from.
+ */
+import type { Dispatcher } from 'undici';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { constants as h2constants } from 'node:http2';
+import { HOP_BY_HOP } from '../http/hop-headers.js';
+
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+export interface AttemptResult {
+  /** Set when the attempt failed; `headersSent` tells whether the client already saw a response start. */
+  readonly error: Error | null;
+  readonly headersSent: boolean;
+  readonly status: number;
+  readonly bytes: number;
+}
+
+export interface AttemptOptions {
+  readonly origin: string;
+  readonly method: string;
+  readonly path: string;
+  /** Flat [name, value, …] list, already sanitised. */
+  readonly headers: string[];
+  readonly body: NodeJS.ReadableStream | AsyncIterable<Uint8Array> | null;
+  /** Time allowed until response headers. */
+  readonly timeoutMs: number;
+  /** Upstream inactivity allowed while the body streams. */
+  readonly bodyTimeoutMs: number;
+  /** Headers the gateway adds to the response (x-request-id, RateLimit fields). */
+  readonly extraResponseHeaders: Readonly<Record<string, string>>;
+  /**
+   * Called with the upstream status before anything is written. Return false to discard this
+   * response (the attempt then ends with `retryStatus` as its error) so the caller may retry.
+   */
+  readonly acceptStatus: (status: number) => boolean;
+}
+
+/** A response the caller chose not to forward (e.g. a 503 to retry elsewhere). */
+export class RetryableStatusError extends Error {
+  override name = 'RetryableStatusError';
+  constructor(readonly status: number) {
+    super(`upstream answered ${status}`);
+  }
+}
+
+const isH2 = (res: ClientResponse): res is Http2ServerResponse => 'stream' in res;
+
+/** Response headers that must not be forwarded (hop-by-hop, and those we set ourselves). */
+function skipResponseHeader(name: string): boolean {
+  return HOP_BY_HOP.has(name) || name === 'x-request-id';
+}
+
+/**
+ * The per-attempt undici handler (legacy handler API: it is the one undici's clients call natively,
+ * so no wrapper is allocated). One instance per attempt; all state on the instance, no closures.
+ */
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  #res: ClientResponse;
+  #opts: AttemptOptions;
+  #done: (r: AttemptResult) => void;
+  #abort: ((err?: Error) => void) | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #finished = false;
+  #headersSent = false;
+  #status = 0;
+  #bytes = 0;
+  #resume: (() => void) | null = null;
+  #onDrain = (): void => {
+    this.#resume?.();
+  };
+  #onClientClose = (): void => {
+    if (!this.#finished) this.#fail(new Error('client closed the connection'), true);
+  };
+
+  constructor(res: ClientResponse, opts: AttemptOptions, done: (r: AttemptResult) => void) {
+    this.#res = res;
+    this.#opts = opts;
+    this.#done = done;
+    this.#timer = setTimeout(this.#onTimeout, opts.timeoutMs);
+    // Abort the upstream whenever the client side closes before we finished (STYLE §6: h2 compat
+    // never emits 'drain' after a reset, which would otherwise hold the upstream connection forever).
+    res.once('close', this.#onClientClose);
+  }
+
+  #onTimeout = (): void => {
+    this.#timer = null;
+    const err = Object.assign(new Error('upstream did not answer in time'), { code: 'TOLLGATE_UPSTREAM_TIMEOUT' });
+    this.#fail(err, false);
+  };
+
+  #clearTimer(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  #fail(err: Error, clientGone: boolean): void {
+    if (this.#finished) return;
+    this.#finish(err);
+    const abort = this.#abort;
+    if (abort) abort(err);
+    if (this.#headersSent && !clientGone) destroyMidResponse(this.#res);
+  }
+
+  #finish(err: Error | null): void {
+    this.#finished = true;
+    this.#clearTimer();
+    this.#res.removeListener('close', this.#onClientClose);
+    this.#res.removeListener('drain', this.#onDrain);
+    this.#done({ error: err, headersSent: this.#headersSent, status: this.#status, bytes: this.#bytes });
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#finished) {
+      abort(new Error('attempt already finished'));
+      return;
+    }
+    this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[], resume: () => void): boolean {
+    if (this.#finished) return false;
+    if (statusCode < 200) return true; // 1xx are handled by undici; nothing to forward
+    if (!this.#opts.acceptStatus(statusCode)) {
+      this.#status = statusCode;
+      this.#fail(new RetryableStatusError(statusCode), false);
+      return false;
+    }
+    this.#clearTimer();
+    this.#status = statusCode;
+    const res = this.#res;
+    const headers: Record<string, string | string[]> = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString().toLowerCase();
+      if (skipResponseHeader(name)) continue;
+      const value = rawHeaders[i + 1]!.toString();
+      const prev = headers[name];
+      if (prev === undefined) headers[name] = value;
+      else if (Array.isArray(prev)) prev.push(value);
+      else headers[name] = [prev, value];
+    }
+    const extra = this.#opts.extraResponseHeaders;
+    for (const name in extra) headers[name] = extra[name] as string;
+    this.#headersSent = true;
+    this.#resume = resume;
+    try {
+      (res as ServerResponse).writeHead(statusCode, headers as Record<string, string>);
+    } catch (err) {
+      // Invalid header from upstream: the client can't get this response.
+      this.#headersSent = false;
+      this.#fail(err as Error, false);
+      return false;
+    }
+    res.on('drain', this.#onDrain);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#finished) return false;
+    this.#bytes += chunk.length;
+    return (this.#res as ServerResponse).write(chunk);
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    if (this.#finished) return;
+    const res = this.#res;
+    if (trailers && trailers.length > 0 && isH2(res)) {
+      const t: Record<string, string> = {};
+      for (let i = 0; i < trailers.length; i += 2) t[trailers[i]!.toString().toLowerCase()] = trailers[i + 1]!.toString();
+      res.addTrailers(t);
+    }
+    res.end();
+    this.#finish(null);
+  }
+
+  onError(err: Error): void {
+    if (this.#finished) return;
+    this.#fail(err, false);
+  }
+
+  onUpgrade(): void {
+    // Upgrades go through proxy/websocket.ts, never through this handler.
+  }
+}
+
+/**
+ * A response that already started can't become an error response: make the client see a broken
+ * response rather than a clean short one (HTTP/2: RST_STREAM; HTTP/1.1: close before the last chunk).
+ */
+export function destroyMidResponse(res: ClientResponse): void {
+  if (isH2(res)) {
+    if (!res.stream.destroyed) res.stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    res.destroy();
+  }
+}
+
+/** Sends one attempt; `done` is called exactly once. */
+export function sendAttempt(dispatcher: Dispatcher, res: ClientResponse, opts: AttemptOptions, done: (r: AttemptResult) => void): void {
+  const handler = new AttemptHandler(res, opts, done);
+  dispatcher.dispatch(
+    {
+      origin: opts.origin,
+      method: opts.method as Dispatcher.HttpMethod,
+      path: opts.path,
+      headers: opts.headers,
+      body: opts.body as Dispatcher.DispatchOptions['body'],
+      headersTimeout: 0,
+      bodyTimeout: opts.bodyTimeoutMs,
+    },
+    handler,
+  );
+}

@@ -1,0 +1,67 @@
+/**
+ * The immutable runtime snapshot: everything the data path reads, compiled once per config load.
+ * Requests pin `holder.current` once and never look at the config again.
+ */
+import type { Dispatcher } from 'undici';
+import type { RouteTable } from '../router/compile.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import type { RetryBudget } from '../upstream/retry-budget.js';
+import type { LimitPolicy } from '../policy/rate-limit.js';
+import type { CounterStore } from '../store/counter-store.js';
+import type { Identity } from '../core/types.js';
+
+export type AuthzVerdict = 'ok' | 'unauthenticated' | 'forbidden';
+
+export interface CompiledRetries {
+  readonly attempts: number;
+  readonly perTryTimeoutMs: number;
+  readonly on: ReadonlySet<string>;
+  readonly nonIdempotent: boolean;
+}
+
+/** A pool with what it takes to reach it. Survives reloads when its definition is unchanged. */
+export interface PoolRuntime {
+  readonly name: string;
+  readonly pool: UpstreamPool;
+  /** undici dispatcher per target origin. */
+  readonly dispatchers: ReadonlyMap<string, Dispatcher>;
+  /** Builds the consistent-hash key, or undefined when the pool does not hash. */
+  readonly hashBy: string | undefined;
+  readonly retryBudget: RetryBudget;
+}
+
+/** One route's compiled behaviour. */
+export interface CompiledRoute {
+  readonly name: string;
+  readonly stripPrefix: boolean;
+  readonly timeoutMs: number;
+  readonly retries: CompiledRetries | undefined;
+  /** Pools with their split weights; a single entry for `upstream`. */
+  readonly split: readonly { readonly pool: PoolRuntime; readonly weight: number }[];
+  readonly totalWeight: number;
+  readonly mtlsAllow: ((spiffeId: string | undefined) => AuthzVerdict) | undefined;
+  readonly jwt: { verify(authorization: string | undefined): Promise<Readonly<Record<string, unknown>>> } | undefined;
+  readonly limits: LimitPolicy | undefined;
+}
+
+export interface DataLimits {
+  readonly maxHeaderBytes: number;
+  readonly maxBodyBytes: number;
+  readonly idleTimeoutMs: number;
+}
+
+export interface RuntimeSnapshot {
+  /** Increments with every successful load. */
+  readonly generation: number;
+  readonly configHash: string;
+  readonly loadedAt: string;
+  readonly routes: RouteTable<CompiledRoute>;
+  readonly pools: ReadonlyMap<string, PoolRuntime>;
+  readonly limits: DataLimits;
+  readonly isTrustedProxy: (ip: string) => boolean;
+  readonly store: CounterStore;
+  /** The gateway's own SPIFFE id (the `By=` of x-forwarded-client-cert). */
+  readonly gatewayId: string;
+  /** Identity of the TLS peer of a request; cached per socket by the implementation. */
+  readonly peerIdentity: (socket: unknown) => Identity;
+}

@@ -1,0 +1,135 @@
+/**
+ * The public application: fastify on the node:http2 secure server. Fastify serves the fixed routes
+ * (the CA API); every other request goes to the proxy pipeline. By default the pipeline is called
+ * straight from the server's request event (`dataPath: 'direct'`); `dataPath: 'fastify'` routes it
+ * through a fastify catch-all with `reply.hijack()` instead. bench/ measures both; see docs/design.md.
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Http2SecureServer } from 'node:http2';
+import { errorBody } from '../core/errors.js';
+import type { Random } from '../core/random.js';
+import type { ClientRequest, ClientResponse } from '../proxy/forward.js';
+import { handleRequest, type PipelineDeps } from './pipeline.js';
+import { createPublicServer, type ConnectionTracker, type ListenerLimits, type ListenerTls } from './listener.js';
+import { sendError, toGatewayError } from './error-reply.js';
+import { newRequestId } from '../http/request-id.js';
+
+export interface PublicAppOptions {
+  readonly tls: ListenerTls;
+  readonly limits: ListenerLimits;
+  readonly pipeline: PipelineDeps;
+  readonly random: Random;
+  /** Fixed routes (the CA API) and the path prefix they live under. */
+  readonly fixed?: { readonly prefix: string; readonly plugin: FastifyPluginAsync };
+  readonly dataPath?: 'direct' | 'fastify';
+}
+
+export interface PublicApp {
+  readonly app: FastifyInstance;
+  readonly server: Http2SecureServer;
+  readonly tracker: ConnectionTracker;
+  /** Requests being handled right now (for draining). */
+  inFlight(): number;
+}
+
+/** Builds the fastify app and its server; call `app.ready()` then listen on `server`. */
+export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp> {
+  let inFlight = 0;
+  const onDone = (): void => {
+    inFlight--;
+  };
+  const track = (res: ClientResponse): void => {
+    inFlight++;
+    res.once('close', onDone);
+  };
+  const prefix = opts.fixed?.prefix;
+  const isFixed = (url: string | undefined): boolean =>
+    prefix !== undefined && url !== undefined && url.startsWith(prefix) && (url.length === prefix.length || url[prefix.length] === '/' || url[prefix.length] === '?');
+  const direct = (opts.dataPath ?? 'direct') === 'direct';
+
+  let created: { server: Http2SecureServer; tracker: ConnectionTracker } | undefined;
+  const fastifyOptions = {
+    logger: false,
+    http2: true,
+    return503OnClosing: false,
+    bodyLimit: 1024 * 1024,
+    serverFactory: (fastifyHandler: (req: ClientRequest, res: ClientResponse) => void) => {
+      created = createPublicServer(
+        opts.tls,
+        opts.limits,
+        (req, res) => {
+          track(res);
+          if (direct && !isFixed(req.url)) handleRequest(opts.pipeline, req, res);
+          else fastifyHandler(req, res);
+        },
+        opts.random,
+      );
+      return created.server;
+    },
+    frameworkErrors: (err: Error, _req: FastifyRequest, reply: FastifyReply) => {
+      const id = newRequestId(opts.random);
+      reply.code(400).header('content-type', 'application/json').header('x-request-id', id).send(errorBody('BAD_REQUEST', err.message, id));
+    },
+  };
+  const app = Fastify(fastifyOptions as unknown as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  // Leave proxied bodies unread (the proxy streams them upstream); read small JSON bodies for the
+  // fixed routes (the CA API) only.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (req, payload, done) => {
+    if (!isFixed(req.url)) {
+      done(null);
+      return;
+    }
+    readSmallJson(payload as unknown as NodeJS.ReadableStream, 64 * 1024).then(
+      (body) => done(null, body),
+      (err: Error) => done(err, undefined),
+    );
+  });
+
+  if (opts.fixed) await app.register(opts.fixed.plugin);
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.hijack();
+    handleRequest(opts.pipeline, request.raw, reply.raw);
+  });
+  app.setErrorHandler((err, request, reply) => {
+    const gerr = toGatewayError(err);
+    const status = (err as { statusCode?: number }).statusCode;
+    const id = newRequestId(opts.random);
+    if (gerr.code === 'INTERNAL' && status !== undefined && status >= 400 && status < 500) {
+      reply.code(status).header('content-type', 'application/json').header('x-request-id', id).send(errorBody('BAD_REQUEST', (err as Error).message, id));
+      return;
+    }
+    reply.hijack();
+    sendError(reply.raw, gerr, id);
+  });
+
+  await app.ready();
+  if (created === undefined) throw new Error('fastify did not call serverFactory');
+  return { app, server: created.server, tracker: created.tracker, inFlight: () => inFlight };
+}
+
+function readSmallJson(stream: NodeJS.ReadableStream, max: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        reject(Object.assign(new Error('Body too large'), { statusCode: 413 }));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('error', reject);
+    stream.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve(text === '' ? {} : JSON.parse(text));
+      } catch {
+        reject(Object.assign(new Error('Body is not valid JSON'), { statusCode: 400 }));
+      }
+    });
+  });
+}

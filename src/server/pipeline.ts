@@ -1,0 +1,408 @@
+/**
+ * The data path, one request at a time:
+ * request checks → router → identity → policies (authz, limits) → balancer → proxy (with retries).
+ * Reads only the snapshot pinned at the start of the request.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Clock } from '../core/clock.js';
+import type { Random } from '../core/random.js';
+import { GatewayError } from '../core/errors.js';
+import type { Identity, UpstreamOutcome } from '../core/types.js';
+import { ANONYMOUS } from '../core/types.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { normalizePath, splitPathAndQuery } from '../http/normalize-path.js';
+import { acceptRequestId, newRequestId } from '../http/request-id.js';
+import { continueTraceparent } from '../http/traceparent.js';
+import { clientIpOf, forwardedFor, formatXfcc } from '../http/forwarded.js';
+import { HOP_BY_HOP, connectionTokens, h2ForbiddenHeader, keepTe } from '../http/hop-headers.js';
+import { matchRoute, type RouteMatch } from '../router/match.js';
+import { upstreamPath } from '../router/rewrite.js';
+import { evaluateLimits, type LimitVerdict } from '../policy/rate-limit.js';
+import { beginAttempt, endAttempt, pick, observeResult, tryAcquire, release } from '../upstream/pool.js';
+import { hashKeyOf } from '../upstream/hash-key.js';
+import type { TargetState } from '../upstream/target-state.js';
+import { isIdempotent } from '../proxy/retry.js';
+import { classifyUpstreamError } from '../proxy/classify.js';
+import { RetryableStatusError, sendAttempt, type AttemptResult, type ClientRequest, type ClientResponse } from '../proxy/forward.js';
+import { pickWeighted } from '../proxy/split.js';
+import type { SnapshotHolder } from '../runtime/holder.js';
+import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
+import { sendError, toGatewayError } from './error-reply.js';
+
+export interface PipelineDeps {
+  readonly holder: SnapshotHolder;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** True once shutdown began: h1 responses then carry `connection: close`. */
+  readonly draining: () => boolean;
+}
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Per-request state; one allocation, so the attempt callbacks need no closures over locals. */
+class Exchange {
+  route: CompiledRoute | undefined = undefined;
+  routeName = 'none';
+  status = 0;
+  bytes = 0;
+  target: TargetState | undefined = undefined;
+  pool: PoolRuntime | undefined = undefined;
+  attempts = 0;
+  tried: Set<TargetState> | undefined = undefined;
+  upstreamHeaders: string[] = [];
+  upstreamPath = '';
+  responseHeaders: Record<string, string> = EMPTY as Record<string, string>;
+  hashKey = '';
+  deadline = 0;
+  attemptStart = 0;
+  hasBody = false;
+
+  constructor(
+    readonly deps: PipelineDeps,
+    readonly snap: RuntimeSnapshot,
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
+    readonly h2: boolean,
+    readonly requestId: string,
+    readonly start: number,
+  ) {}
+}
+
+function headerOf(req: ClientRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function tlsSocketOf(req: ClientRequest, h2: boolean): TLSSocket {
+  // For HTTP/2 the compat `req.socket` is a proxy object per stream; the session's socket is the real one.
+  return (h2 ? (req as Http2ServerRequest).stream.session?.socket : (req as IncomingMessage).socket) as TLSSocket;
+}
+
+/** Handles one request from any listener; never throws. */
+export function handleRequest(deps: PipelineDeps, req: ClientRequest, res: ClientResponse): void {
+  const h2 = req.httpVersionMajor === 2;
+  const snap = deps.holder.current;
+  const incoming = headerOf(req, 'x-request-id');
+  const requestId = acceptRequestId(incoming) ?? newRequestId(deps.random);
+  const ex = new Exchange(deps, snap, req, res, h2, requestId, deps.clock.monotonic());
+  try {
+    const r = route(ex);
+    if (r !== undefined) r.catch((err: unknown) => fail(ex, err));
+  } catch (err) {
+    fail(ex, err);
+  }
+}
+
+function route(ex: Exchange): Promise<void> | undefined {
+  const { req, snap, h2 } = ex;
+  if (h2) checkH2Headers(req as Http2ServerRequest, snap.limits.maxHeaderBytes);
+  const url = req.url ?? '';
+  if (url.charCodeAt(0) !== 47 /* '/' */) throw new GatewayError('BAD_REQUEST', 'Request target must be an absolute path');
+  const { path: rawPath, query } = splitPathAndQuery(url);
+  const path = normalizePath(rawPath);
+  if (path === undefined) throw new GatewayError('BAD_REQUEST', 'Malformed or disallowed request path');
+  const authority = (h2 ? headerOf(req, ':authority') : undefined) ?? headerOf(req, 'host') ?? '';
+  const host = hostOnly(authority);
+  const method = req.method ?? 'GET';
+  const match: RouteMatch<CompiledRoute> | undefined = matchRoute(snap.routes, {
+    method,
+    host,
+    path,
+    header: (name: string) => headerOf(req, name),
+  });
+  if (match === undefined) throw new GatewayError('NO_ROUTE', 'No route matches this request');
+  const rt = match.value;
+  ex.route = rt;
+  ex.routeName = rt.name;
+  ex.upstreamPath = upstreamPath(match, path) + query;
+
+  const contentLength = headerOf(req, 'content-length');
+  if (contentLength !== undefined && Number(contentLength) > snap.limits.maxBodyBytes) {
+    throw new GatewayError('PAYLOAD_TOO_LARGE', `Request body exceeds ${snap.limits.maxBodyBytes} bytes`);
+  }
+  ex.hasBody = h2
+    ? !(req as Http2ServerRequest).stream.endAfterHeaders
+    : (contentLength !== undefined && contentLength !== '0') || headerOf(req, 'transfer-encoding') !== undefined;
+
+  let identity: Identity = ANONYMOUS;
+  const socket = tlsSocketOf(req, h2);
+  if (socket !== undefined) identity = snap.peerIdentity(socket);
+  if (rt.mtlsAllow !== undefined) {
+    const verdict = rt.mtlsAllow(identity.spiffeId);
+    if (verdict === 'unauthenticated') throw new GatewayError('UNAUTHENTICATED', 'A valid client certificate is required');
+    if (verdict === 'forbidden') throw new GatewayError('FORBIDDEN', 'This identity may not use this route');
+  }
+  const clientIp = clientIpOf(socket?.remoteAddress ?? '');
+  if (rt.jwt !== undefined) {
+    return rt.jwt.verify(headerOf(req, 'authorization')).then((claims) => {
+      const withJwt: Identity = { ...identity, jwtClaims: claims };
+      return afterIdentity(ex, withJwt, clientIp, authority, path);
+    });
+  }
+  return afterIdentity(ex, identity, clientIp, authority, path);
+}
+
+function afterIdentity(ex: Exchange, identity: Identity, clientIp: string, authority: string, path: string): Promise<void> | undefined {
+  const rt = ex.route as CompiledRoute;
+  if (rt.limits !== undefined) {
+    const ctx = { ip: clientIp, routeName: rt.name, identity, header: (n: string) => headerOf(ex.req, n) };
+    const v = evaluateLimits(rt.limits, ctx, ex.snap.store, ex.deps.clock.now());
+    if (v instanceof Promise) return v.then((verdict) => afterLimits(ex, verdict, identity, clientIp, authority, path));
+    afterLimits(ex, v, identity, clientIp, authority, path);
+    return undefined;
+  }
+  afterLimits(ex, undefined, identity, clientIp, authority, path);
+  return undefined;
+}
+
+function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: Identity, clientIp: string, authority: string, path: string): void {
+  if (verdict !== undefined) {
+    ex.responseHeaders = {
+      'x-request-id': ex.requestId,
+      'ratelimit-policy': verdict.policyHeader,
+      ratelimit: verdict.rateLimitHeader,
+    };
+    if (verdict.error !== undefined) {
+      ex.deps.metrics.rateLimitRejections.labels(ex.routeName, verdict.error.code === 'QUOTA_EXCEEDED' ? 'quota' : 'rate').inc();
+      throw verdict.error;
+    }
+  } else {
+    ex.responseHeaders = { 'x-request-id': ex.requestId };
+  }
+  if (ex.deps.draining() && !ex.h2) ex.responseHeaders.connection = 'close';
+  const rt = ex.route as CompiledRoute;
+  const entry = pickWeighted(rt.split, rt.totalWeight, ex.deps.random);
+  ex.pool = entry.pool;
+  if (entry.pool.hashBy !== undefined) {
+    ex.hashKey = hashKeyOf(entry.pool.hashBy, {
+      ip: clientIp,
+      identity: identity.spiffeId,
+      path,
+      header: (n: string) => headerOf(ex.req, n),
+      cookie: (n: string) => cookieOf(headerOf(ex.req, 'cookie'), n),
+    });
+  }
+  ex.upstreamHeaders = buildUpstreamHeaders(ex, identity, clientIp, authority);
+  ex.deadline = ex.start + rt.timeoutMs;
+  if (rt.retries !== undefined) entry.pool.retryBudget.recordRequest(ex.deps.clock.now());
+  attempt(ex);
+}
+
+/** RFC 9113 §8.2.2 and the header size limit, for HTTP/2 requests (h1 is checked by the parser). */
+function checkH2Headers(req: Http2ServerRequest, maxHeaderBytes: number): void {
+  const raw = req.rawHeaders;
+  let size = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    if (h2ForbiddenHeader(name, value)) throw new GatewayError('BAD_REQUEST', `Connection-specific header "${name}" is not allowed in HTTP/2`);
+    size += name.length + value.length + 32;
+  }
+  if (size > maxHeaderBytes) throw new GatewayError('HEADERS_TOO_LARGE', `Request headers exceed ${maxHeaderBytes} bytes`);
+}
+
+function hostOnly(authority: string): string {
+  if (authority.charCodeAt(0) === 91 /* '[' */) {
+    const end = authority.indexOf(']');
+    return (end === -1 ? authority : authority.slice(0, end + 1)).toLowerCase();
+  }
+  const colon = authority.indexOf(':');
+  return (colon === -1 ? authority : authority.slice(0, colon)).toLowerCase();
+}
+
+function cookieOf(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Headers we always replace ourselves; any client-sent copy is dropped. */
+const REPLACED = new Set(['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent', 'host']);
+
+function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string, authority: string): string[] {
+  const { req, snap } = ex;
+  const raw = req.rawHeaders;
+  const tokens = ex.h2 ? undefined : connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    const lower = name.toLowerCase();
+    if (REPLACED.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'te' && keepTe(raw[i + 1] as string)) out.push('te', 'trailers');
+      continue;
+    }
+    if (tokens !== undefined && tokens.has(lower)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  const peerIp = clientIp;
+  out.push(
+    'host',
+    authority,
+    'x-forwarded-for',
+    forwardedFor(headerOf(req, 'x-forwarded-for'), clientIp, snap.isTrustedProxy(peerIp)),
+    'x-forwarded-proto',
+    'https',
+    'x-forwarded-host',
+    authority,
+    'x-request-id',
+    ex.requestId,
+    'traceparent',
+    continueTraceparent(headerOf(req, 'traceparent'), ex.deps.random),
+  );
+  if (identity.spiffeId !== undefined && identity.certHash !== undefined) {
+    out.push('x-forwarded-client-cert', formatXfcc({ by: snap.gatewayId, hash: identity.certHash, uri: identity.spiffeId }));
+  }
+  return out;
+}
+
+function attempt(ex: Exchange): void {
+  const pr = ex.pool as PoolRuntime;
+  const now = ex.deps.clock.monotonic();
+  const remaining = ex.deadline - now;
+  if (remaining <= 0) throw new GatewayError('UPSTREAM_TIMEOUT', 'Upstream did not answer in time');
+  const target = pick(pr.pool, ex.hashKey, ex.tried ?? NO_TARGETS, ex.deps.clock);
+  const dispatcher = pr.dispatchers.get(target.origin);
+  if (dispatcher === undefined) throw new GatewayError('INTERNAL', 'No connection pool for target');
+  if (!tryAcquire(pr.pool)) {
+    throw new GatewayError('NO_HEALTHY_UPSTREAM', `Upstream "${pr.name}" is over its connection limits`, { headers: { 'retry-after': '1' } });
+  }
+  ex.target = target;
+  ex.attempts++;
+  ex.attemptStart = now;
+  beginAttempt(target);
+  const retries = ex.route?.retries;
+  const perTry = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, remaining) : remaining;
+  const mayRetryStatus = canRetryMore(ex);
+  sendAttempt(
+    dispatcher,
+    ex.res,
+    {
+      origin: target.origin,
+      method: ex.req.method ?? 'GET',
+      path: ex.upstreamPath,
+      headers: ex.upstreamHeaders,
+      body: ex.hasBody ? limitedBody(ex.req, ex.snap.limits.maxBodyBytes) : null,
+      timeoutMs: perTry,
+      bodyTimeoutMs: ex.snap.limits.idleTimeoutMs,
+      extraResponseHeaders: ex.responseHeaders,
+      acceptStatus: mayRetryStatus ? (status) => !(retries as NonNullable<typeof retries>).on.has(String(status)) : acceptAll,
+    },
+    (result) => onAttemptDone(ex, target, result),
+  );
+}
+
+const NO_TARGETS: ReadonlySet<TargetState> = new Set();
+const acceptAll = (): boolean => true;
+
+function canRetryMore(ex: Exchange): boolean {
+  const retries = ex.route?.retries;
+  if (retries === undefined || ex.attempts >= retries.attempts + 1) return false;
+  if (ex.hasBody) return false; // the body was streamed to the first target; it can't be sent again
+  return retries.nonIdempotent || isIdempotent(ex.req.method ?? 'GET');
+}
+
+function onAttemptDone(ex: Exchange, target: TargetState, result: AttemptResult): void {
+  const pr = ex.pool as PoolRuntime;
+  endAttempt(target);
+  release(pr.pool);
+  const latency = ex.deps.clock.monotonic() - ex.attemptStart;
+  const err = result.error;
+  let outcome: UpstreamOutcome;
+  if (err === null) outcome = result.status >= 500 ? 'http-5xx' : 'ok';
+  else if (err instanceof RetryableStatusError) outcome = 'http-5xx';
+  else outcome = classifyUpstreamError(err);
+  observeResult(pr.pool, target, outcome, latency);
+  ex.deps.metrics.upstreamRequests.labels(pr.name, target.url, outcome).inc();
+
+  if (err === null) {
+    ex.status = result.status;
+    ex.bytes = result.bytes;
+    finish(ex);
+    return;
+  }
+  if (result.headersSent || ex.res.destroyed) {
+    // Broken mid-response (the client saw a reset) or the client left: nothing more to send.
+    ex.status = result.headersSent ? result.status : 499;
+    ex.bytes = result.bytes;
+    finish(ex, err);
+    return;
+  }
+  const retries = ex.route?.retries;
+  const word = err instanceof RetryableStatusError ? String(err.status) : outcome;
+  if (
+    retries !== undefined &&
+    canRetryMore(ex) &&
+    retries.on.has(word) &&
+    ex.deps.clock.monotonic() < ex.deadline &&
+    pr.retryBudget.tryRetry(ex.deps.clock.now())
+  ) {
+    (ex.tried ??= new Set()).add(target);
+    try {
+      attempt(ex);
+    } catch (e) {
+      fail(ex, e);
+    }
+    return;
+  }
+  if (err instanceof RetryableStatusError) {
+    // Out of retries: the last answer was a retryable status we discarded; say it as our own error.
+    fail(ex, new GatewayError(err.status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE', `Upstream answered ${err.status}`, { cause: err }));
+    return;
+  }
+  if (outcome === 'timeout') fail(ex, new GatewayError('UPSTREAM_TIMEOUT', 'Upstream did not answer in time', { cause: err }));
+  else fail(ex, new GatewayError('UPSTREAM_UNAVAILABLE', outcome === 'connect-failure' ? 'Upstream connect failed' : 'Upstream connection failed', { cause: err }));
+}
+
+/** Streams the request body, refusing more than `max` bytes. */
+async function* limitedBody(req: ClientRequest, max: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    seen += chunk.length;
+    if (seen > max) throw new GatewayError('PAYLOAD_TOO_LARGE', `Request body exceeds ${max} bytes`);
+    yield chunk;
+  }
+}
+
+function fail(ex: Exchange, err: unknown): void {
+  let gerr = toGatewayError(err);
+  // A body over the limit surfaces as the upstream attempt's error.
+  const cause = (err as { cause?: unknown })?.cause;
+  if (gerr.code !== 'PAYLOAD_TOO_LARGE' && cause instanceof GatewayError && cause.code === 'PAYLOAD_TOO_LARGE') gerr = cause;
+  const closeAfter = gerr.code === 'PAYLOAD_TOO_LARGE' || ex.deps.draining();
+  const status = sendError(ex.res, gerr, ex.requestId, ex.responseHeaders === EMPTY ? undefined : ex.responseHeaders, closeAfter);
+  ex.status = status === 0 ? 499 : status;
+  finish(ex, gerr.code === 'INTERNAL' ? (gerr.cause ?? gerr) : undefined, gerr.code);
+}
+
+function finish(ex: Exchange, err?: unknown, code?: string): void {
+  const seconds = (ex.deps.clock.monotonic() - ex.start) / 1000;
+  ex.deps.metrics.countRequest(ex.routeName, ex.status, seconds);
+  const line: Record<string, unknown> = {
+    msg: 'request',
+    requestId: ex.requestId,
+    route: ex.route === undefined ? null : ex.routeName,
+    method: ex.req.method,
+    path: ex.req.url,
+    proto: ex.h2 ? 'h2' : 'http/1.1',
+    status: ex.status,
+    durationMs: Math.round(seconds * 1e4) / 10,
+    upstream: ex.pool?.name ?? null,
+    target: ex.target?.url ?? null,
+    attempts: ex.attempts,
+    bytes: ex.bytes,
+  };
+  if (code !== undefined) line.code = code;
+  if (err !== undefined) line.err = err instanceof Error ? { type: err.name, message: err.message, code: (err as { code?: unknown }).code } : String(err);
+  if (ex.status >= 500 && code === 'INTERNAL') ex.deps.logger.error(line);
+  else ex.deps.logger.info(line);
+}

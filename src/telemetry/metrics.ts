@@ -1,0 +1,62 @@
+/** prom-client handles with the metric names of SPEC §5. One registry per gateway process. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'code'>;
+  readonly requestDuration: Histogram<'route'>;
+  readonly upstreamRequests: Counter<'upstream' | 'target' | 'outcome'>;
+  readonly upstreamHealthy: Gauge<'upstream' | 'target'>;
+  readonly rateLimitRejections: Counter<'route' | 'kind'>;
+  readonly configReloads: Counter<'result'>;
+  readonly certificateExpiry: Gauge<'cert'>;
+  readonly caIssued: Counter;
+  readonly storeErrors: Counter<'store'>;
+  readonly storeState: Gauge<'state'>;
+  /** Per-request fast path: a cached child for (route, status). */
+  countRequest(route: string, status: number, seconds: number): void;
+}
+
+/** Creates the registry and every metric; `defaults` adds process metrics (off in tests). */
+export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
+  const requests = new Counter({ name: 'tollgate_requests_total', help: 'Requests answered, by route and status code.', labelNames: ['route', 'code'] as const, registers: [registry] });
+  const requestDuration = new Histogram({
+    name: 'tollgate_request_duration_seconds',
+    help: 'Time from request arrival to the end of the response.',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const counterChildren = new Map<string, { inc(): void }>();
+  const histChildren = new Map<string, { observe(v: number): void }>();
+  return {
+    registry,
+    requests,
+    requestDuration,
+    upstreamRequests: new Counter({ name: 'tollgate_upstream_requests_total', help: 'Attempts sent to upstream targets, by outcome.', labelNames: ['upstream', 'target', 'outcome'] as const, registers: [registry] }),
+    upstreamHealthy: new Gauge({ name: 'tollgate_upstream_target_healthy', help: '1 when the target is healthy and not ejected.', labelNames: ['upstream', 'target'] as const, registers: [registry] }),
+    rateLimitRejections: new Counter({ name: 'tollgate_ratelimit_rejections_total', help: 'Requests refused by a rate limit or quota.', labelNames: ['route', 'kind'] as const, registers: [registry] }),
+    configReloads: new Counter({ name: 'tollgate_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [registry] }),
+    certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry] }),
+    caIssued: new Counter({ name: 'tollgate_ca_certificates_issued_total', help: 'Certificates issued by the built-in CA.', registers: [registry] }),
+    storeErrors: new Counter({ name: 'tollgate_store_errors_total', help: 'Counter store operations that failed.', labelNames: ['store'] as const, registers: [registry] }),
+    storeState: new Gauge({ name: 'tollgate_store_state', help: '1 for the counting mode in force (shared or local).', labelNames: ['state'] as const, registers: [registry] }),
+    countRequest(route: string, status: number, seconds: number): void {
+      const key = `${route}\0${status}`;
+      let c = counterChildren.get(key);
+      if (c === undefined) {
+        c = requests.labels(route, String(status));
+        counterChildren.set(key, c);
+      }
+      c.inc();
+      let h = histChildren.get(route);
+      if (h === undefined) {
+        h = requestDuration.labels(route);
+        histChildren.set(route, h);
+      }
+      h.observe(seconds);
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Scripted upstream servers on loopback port 0 (undici's TestServer idea): each request is answered
+ * by the script as ok | status(n) | delay(ms) | hangup | close | truncate.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type Action =
+  | { kind: 'ok'; body?: string; headers?: Record<string, string> }
+  | { kind: 'status'; status: number }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'hangup' }
+  | { kind: 'truncate' }
+  | { kind: 'echo' };
+
+export const ok = (body?: string, headers?: Record<string, string>): Action => ({ kind: 'ok', body, headers });
+export const status = (n: number): Action => ({ kind: 'status', status: n });
+export const delay = (ms: number): Action => ({ kind: 'delay', ms });
+export const hangup: Action = { kind: 'hangup' };
+export const truncate: Action = { kind: 'truncate' };
+export const echo: Action = { kind: 'echo' };
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  bodyBytes: number;
+}
+
+export interface TestUpstream {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly seen: SeenRequest[];
+  script: (req: IncomingMessage, n: number) => Action;
+  /** Stops listening and destroys open connections (a dead target from now on). */
+  close(): Promise<void>;
+}
+
+/** Starts an upstream named `name` (its name is the default body and the `x-upstream` header). */
+export async function startUpstream(name: string, script: (req: IncomingMessage, n: number) => Action = () => ok()): Promise<TestUpstream> {
+  const sockets = new Set<Socket>();
+  const seen: SeenRequest[] = [];
+  const up: TestUpstream = {
+    name,
+    url: '',
+    port: 0,
+    seen,
+    script,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const n = seen.length;
+    const record: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: 0 };
+    seen.push(record);
+    const action = up.script(req, n);
+    if (req.url === '/healthz' && action.kind === 'ok') {
+      res.end('ok');
+      return;
+    }
+    if (action.kind === 'hangup') {
+      req.socket.destroy();
+      return;
+    }
+    if (action.kind === 'echo') {
+      req.on('data', (c: Buffer) => {
+        record.bodyBytes += c.length;
+        if (!res.write(c)) {
+          req.pause();
+          res.once('drain', () => req.resume());
+        }
+      });
+      req.on('end', () => res.end());
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-upstream': name });
+      return;
+    }
+    req.on('data', (c: Buffer) => {
+      record.bodyBytes += c.length;
+    });
+    req.on('end', () => {
+      switch (action.kind) {
+        case 'ok': {
+          const body = action.body ?? name;
+          res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name, ...action.headers });
+          res.end(body);
+          return;
+        }
+        case 'status':
+          res.writeHead(action.status, { 'content-type': 'text/plain', 'x-upstream': name });
+          res.end(`${name} ${action.status}`);
+          return;
+        case 'delay': {
+          const t = setTimeout(() => {
+            if (!res.destroyed) {
+              res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
+              res.end(name);
+            }
+          }, action.ms);
+          res.on('close', () => clearTimeout(t));
+          return;
+        }
+        case 'truncate':
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000', 'x-upstream': name });
+          res.write('x'.repeat(100));
+          setImmediate(() => req.socket.destroy());
+          return;
+      }
+    });
+    req.resume();
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  Object.assign(up, { url: `http://127.0.0.1:${port}`, port });
+  return up;
+}
+
+/** A loopback port that was bound and closed: connecting to it is refused. */
+export async function deadPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
