@@ -12,6 +12,7 @@
 #   BENCH_MTLS=0               1: peers ask for a client cert and mtls-load.mjs adds the
 #                              h1-mtls (reused connections) and h1-mtls-new (a handshake per request) runs
 #   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1   cores for the proxy / for origin + load generator
+#   BENCH_REPEAT=1             measured runs per peer and protocol; the least disturbed one is kept
 #   BENCH_QUIET_WAIT=60 BENCH_QUIET_MAX=10   before each run wait (at most that many seconds) until
 #                              both cores are under that % busy from other work on the machine
 #   BENCH_NO_INSTALL=1         never apt-get; fail if a tool is missing
@@ -30,6 +31,7 @@ H1_CONNS=${BENCH_H1_CONNECTIONS:-50}
 H2_CONNS=${BENCH_H2_CONNECTIONS:-10}
 H2_STREAMS=${BENCH_H2_STREAMS:-10}
 MTLS=${BENCH_MTLS:-0}
+REPEAT=${BENCH_REPEAT:-1}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 
@@ -51,6 +53,7 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: $*"; exit 1; }
 
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 600 ]] || die "BENCH_DURATION must be 1..600 seconds"
+[[ "$REPEAT" =~ ^[1-9]$ ]] || die "BENCH_REPEAT must be 1..9"
 [[ "$WARMUP" =~ ^[0-9]+$ && "$WARMUP" -le 60 ]] || die "BENCH_WARMUP must be 0..60 seconds"
 
 # ---------------------------------------------------------------- tools
@@ -351,27 +354,33 @@ measure() {
       ;;
   esac
 
-  local t0 t1 ticks0 ticks1 oticks0 oticks1 cp0 cp1 cl0 cl1 loadcpu
-  wait_quiet
-  cp0=$(core_line "$PROXY_CPU") cl0=$(core_line "$LOAD_CPU")
-  ticks0=$(proc_ticks "$pid") oticks0=$(proc_ticks "$ORIGIN_PID")
-  t0=$(date +%s%N)
-  # The load tools stop by themselves after DURATION; timeout is only a backstop.
-  # bash's `time` gives the load generator's own CPU seconds (user + sys).
-  loadcpu=$( { TIMEFORMAT='%3U %3S'; time timeout --kill-after=5 $((DURATION + 30)) \
-    taskset -c "$LOAD_CPU" "${load[@]}" >"$stdout" 2>&1 || true; } 2>&1 )
-  t1=$(date +%s%N)
-  ticks1=$(proc_ticks "$pid") oticks1=$(proc_ticks "$ORIGIN_PID")
-  cp1=$(core_line "$PROXY_CPU") cl1=$(core_line "$LOAD_CPU")
+  local t0 t1 ticks0 ticks1 oticks0 oticks1 cp0 cp1 cl0 cl1 loadcpu rep attempts="$OUT/runs/$peer-$proto.attempts.jsonl"
+  : >"$attempts"
+  for ((rep = 1; rep <= REPEAT; rep++)); do
+    wait_quiet
+    cp0=$(core_line "$PROXY_CPU") cl0=$(core_line "$LOAD_CPU")
+    ticks0=$(proc_ticks "$pid") oticks0=$(proc_ticks "$ORIGIN_PID")
+    t0=$(date +%s%N)
+    # The load tools stop by themselves after DURATION; timeout is only a backstop.
+    # bash's `time` gives the load generator's own CPU seconds (user + sys).
+    loadcpu=$( { TIMEFORMAT='%3U %3S'; time timeout --kill-after=5 $((DURATION + 30)) \
+      taskset -c "$LOAD_CPU" "${load[@]}" >"$stdout" 2>&1 || true; } 2>&1 )
+    t1=$(date +%s%N)
+    ticks1=$(proc_ticks "$pid") oticks1=$(proc_ticks "$ORIGIN_PID")
+    cp1=$(core_line "$PROXY_CPU") cl1=$(core_line "$LOAD_CPU")
 
-  if ! kill -0 "$pid" 2>/dev/null; then record_fail "$peer" "$proto" "proxy died during the run"; return; fi
-  if ! check_peer "$peer" "${proto%%-*}"; then record_fail "$peer" "$proto" "after the run: $CHECK_REASON"; return; fi
+    if ! kill -0 "$pid" 2>/dev/null; then record_fail "$peer" "$proto" "proxy died during the run"; return; fi
+    if ! check_peer "$peer" "${proto%%-*}"; then record_fail "$peer" "$proto" "after the run: $CHECK_REASON"; return; fi
 
-  REC_PEER=$peer REC_PROTO=$proto REC_TOOL=$tool REC_STDOUT=$stdout REC_LOG=$logf REC_RESULTS=$RESULTS \
-    REC_WALL_NS=$((t1 - t0)) REC_PROXY_TICKS=$((ticks1 - ticks0)) REC_CLK_TCK=$CLK_TCK \
-    REC_ORIGIN_TICKS=$((oticks1 - oticks0)) REC_LOADGEN_CPU="$loadcpu" \
-    REC_CORE_PROXY_BEFORE=$cp0 REC_CORE_PROXY_AFTER=$cp1 REC_CORE_LOAD_BEFORE=$cl0 REC_CORE_LOAD_AFTER=$cl1 \
-    node "$BENCH_DIR/lib/record.mjs" >&2
+    REC_PEER=$peer REC_PROTO=$proto REC_TOOL=$tool REC_STDOUT=$stdout REC_LOG=$logf REC_RESULTS=$attempts \
+      REC_WALL_NS=$((t1 - t0)) REC_PROXY_TICKS=$((ticks1 - ticks0)) REC_CLK_TCK=$CLK_TCK \
+      REC_ORIGIN_TICKS=$((oticks1 - oticks0)) REC_LOADGEN_CPU="$loadcpu" \
+      REC_CORE_PROXY_BEFORE=$cp0 REC_CORE_PROXY_AFTER=$cp1 REC_CORE_LOAD_BEFORE=$cl0 REC_CORE_LOAD_AFTER=$cl1 \
+      node "$BENCH_DIR/lib/record.mjs" >&2
+    cp "$stdout" "$stdout.$rep"
+  done
+  # Any failed attempt fails the row; otherwise the attempt with the least other work on the cores.
+  node "$BENCH_DIR/lib/pick.mjs" "$attempts" >>"$RESULTS"
   rm -f "$logf" # h2load's per-request log is large; the percentiles are in results.jsonl
 }
 
