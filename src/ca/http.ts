@@ -10,7 +10,11 @@
  * proxied. The plugin renders its own errors in the SPEC §3 shape so it works without the server's
  * error handler (and under fastify.inject).
  */
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
+
+/** A request on any fastify server flavour (http, https, http2). */
+export type AnyFastifyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
+type AnyFastifyReply = FastifyReply<RouteGenericInterface, RawServerBase>;
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import { errorBody, GatewayError } from '../core/errors.js';
@@ -30,7 +34,7 @@ export interface CaApiDeps {
   readonly defaultTTLMs: number;
   readonly clock: Clock;
   /** The identity of the request's verified, unrevoked client certificate (ANONYMOUS when none). */
-  peerIdentity(req: FastifyRequest): Identity;
+  peerIdentity(req: AnyFastifyRequest): Identity;
   /** Called after each issued certificate (for `tollgate_ca_certificates_issued_total`). */
   onIssued?(): void;
 }
@@ -54,21 +58,21 @@ interface Grant {
   readonly token?: { readonly jti: string; readonly expMs: number };
 }
 
-function requestIdOf(req: FastifyRequest, reply: FastifyReply): string {
+function requestIdOf(req: AnyFastifyRequest, reply: AnyFastifyReply): string {
   const existing = reply.getHeader('x-request-id');
   if (typeof existing === 'string') return existing;
   reply.header('x-request-id', req.id);
   return String(req.id);
 }
 
-function sendError(req: FastifyRequest, reply: FastifyReply, code: ErrorCode, status: number, message: string, headers?: Readonly<Record<string, string>>): FastifyReply {
+function sendError(req: AnyFastifyRequest, reply: AnyFastifyReply, code: ErrorCode, status: number, message: string, headers?: Readonly<Record<string, string>>): AnyFastifyReply {
   const requestId = requestIdOf(req, reply);
   if (headers) reply.headers(headers);
   return reply.code(status).type('application/json').send(errorBody(code, message, requestId));
 }
 
 /** Maps fastify's own errors (bad JSON, too large, unsupported type) and ours onto the SPEC shape. */
-function handleError(err: FastifyError | GatewayError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+function handleError(err: FastifyError | GatewayError | Error, req: AnyFastifyRequest, reply: AnyFastifyReply): AnyFastifyReply {
   if (err instanceof GatewayError) return sendError(req, reply, err.code, err.status, err.message, err.headers);
   const status = (err as FastifyError).statusCode;
   if (status === 413) return sendError(req, reply, 'PAYLOAD_TOO_LARGE', 413, 'The request body is too large');
@@ -78,7 +82,7 @@ function handleError(err: FastifyError | GatewayError | Error, req: FastifyReque
   return sendError(req, reply, 'INTERNAL', 500, 'Internal error');
 }
 
-async function authenticate(req: FastifyRequest, deps: CaApiDeps): Promise<Grant> {
+async function authenticate(req: AnyFastifyRequest, deps: CaApiDeps): Promise<Grant> {
   const authorization = req.headers.authorization;
   if (authorization !== undefined) {
     const claims = await deps.authority.verifyToken(bearerToken(authorization));
@@ -109,9 +113,9 @@ function requestedTtl(raw: unknown, deps: CaApiDeps): number {
 }
 
 /** Builds the CA API plugin. Register it on the public listener's fastify instance without a prefix. */
-export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync {
+export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync<Record<never, never>, RawServerBase> {
   const prefix = deps.pathPrefix.replace(/\/+$/, '');
-  return async function caApi(app: FastifyInstance): Promise<void> {
+  return async function caApi(app: FastifyInstance<RawServerBase>): Promise<void> {
     // Encapsulated: these parsers and this error handler apply to the CA routes only.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
@@ -122,7 +126,7 @@ export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync {
       }
     });
     app.setErrorHandler(handleError);
-    app.setNotFoundHandler((req, reply) => sendError(req, reply, 'NO_ROUTE', 404, 'No such CA API endpoint'));
+    // Unknown paths under the prefix fall through to the gateway's own not-found handling (the proxy pipeline).
 
     app.get(`${prefix}/roots`, async (req, reply) => {
       requestIdOf(req, reply);
