@@ -11,7 +11,7 @@ import { createRedisStore } from '../../src/store/redis-store.js';
 import { startRedis, waitFor, type TestRedis } from '../support/redis.js';
 
 const COMMAND_TIMEOUT_MS = 100;
-const MARGIN_MS = 60;
+const MARGIN_MS = 100; // generous: CI machines run several suites at once
 
 let redis: TestRedis;
 const stores: FailoverStore[] = [];
@@ -64,8 +64,10 @@ describe('failover store against a real Redis', () => {
     for (let i = 0; i < 30; i++) if ((await (i % 2 ? a : b).takeToken('k1', params, systemClock.now())).allowed) allowed++;
     expect(allowed).toBe(10);
 
+    // Calls in flight when Redis dies, and calls right after: all settle within the timeout.
+    const inFlight = Array.from({ length: 20 }, (_, i) => timed(() => (i % 2 ? a : b).takeToken('k2', params, systemClock.now())));
     redis.kill();
-    const durations: number[] = [];
+    const durations = await Promise.all(inFlight);
     for (let i = 0; i < 20; i++) durations.push(await timed(() => a.takeToken('k2', params, systemClock.now())));
     expect(Math.max(...durations)).toBeLessThan(COMMAND_TIMEOUT_MS + MARGIN_MS);
     await waitFor(() => a.state === 'local' && b.state === 'local', { timeoutMs: 2000 });
