@@ -10,7 +10,7 @@
  * workers and `tollgate ca …` commands can share the directory.
  */
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/errors.js';
 import { isTrustDomain, parseWorkloadId } from '../identity/spiffe.js';
@@ -31,6 +31,7 @@ import {
   invalidIps,
   parseCertificate,
   privateKeyToPem,
+  publicKeyDerOf,
   randomSerial,
   serialOf,
   x509,
@@ -193,7 +194,11 @@ export interface InitOptions {
 export async function initAuthority(dir: string, opts: InitOptions): Promise<Authority> {
   const root = resolve(dir);
   if (!isTrustDomain(opts.trustDomain)) throw new CaError('INVALID', `"${opts.trustDomain}" is not a valid trust domain.`);
-  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  // Parents get the default mode; the CA directory itself is private.
+  await fs.mkdir(dirname(root), { recursive: true });
+  await fs.mkdir(root, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
   await withDirLock(root, async () => {
     if (!(await isEmptyDir(root))) throw new CaError('EXISTS', `${dir} is not empty; refusing to overwrite an existing CA.`);
     const now = opts.clock.now();
@@ -284,7 +289,6 @@ export async function openAuthority(dir: string, opts: OpenOptions): Promise<Aut
     throw new CaError('INVALID', `The CA in ${dir} is damaged: ${(err as Error).message}.`, { cause: err });
   }
   const ca = new FileAuthority(root, meta.trustDomain, opts.clock, rootPem, rootCert, provisioner);
-  await ca.loadIntermediate();
   await ca.reloadState();
   return ca;
 }
@@ -320,12 +324,16 @@ class FileAuthority implements Authority {
     return this.#intermediate.cert.notAfter;
   }
 
+  /** Reads the intermediate pair. Callers hold the directory lock: the pair is two files, renamed one by one. */
   async loadIntermediate(): Promise<void> {
     const pem = await readText(join(this.dir, CA_FILES.intermediateCert), 'the intermediate certificate');
     const keyPem = await readText(join(this.dir, CA_FILES.intermediateKey), 'the intermediate key');
     try {
       const cert = parseCertificate(pem);
       const key = await importPrivateKeyPem(keyPem);
+      if (!publicKeyDerOf(keyPem).equals(Buffer.from(cert.publicKey.rawData))) {
+        throw new Error('intermediate.key does not belong to intermediate.crt');
+      }
       if (!(await cert.verify({ publicKey: this.#rootCert.publicKey, signatureOnly: true }))) {
         throw new Error('the intermediate is not signed by the root');
       }
@@ -484,7 +492,14 @@ class FileAuthority implements Authority {
     const revoked = await readJsonFile<RevokedFile>(join(this.dir, CA_FILES.revoked), EMPTY_REVOKED);
     this.#setRevocations(revoked.revoked);
     this.#index((await this.#readIssued()).certificates);
-    await this.loadIntermediate();
+    try {
+      await withDirLock(this.dir, () => this.loadIntermediate());
+    } catch (err) {
+      // A read-only CA directory (a mounted secret) cannot hold the lock; nobody rotates files there.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw err;
+      await this.loadIntermediate();
+    }
   }
 
   async #readIssued(): Promise<IssuedFile> {

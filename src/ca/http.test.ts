@@ -204,3 +204,25 @@ describe('CA API', () => {
     expect((await app.inject({ method: 'GET', url: `${PREFIX}/nope` })).statusCode).toBe(404);
   });
 });
+
+describe('CA API next to a server catch-all', () => {
+  it('ok/the server keeps its own 404 handler and wildcard; the CA routes and prefix win', async () => {
+    const { dir, cleanup } = await tempDir();
+    const clock = new ManualClock(Date.now());
+    const ca = await initAuthority(join(dir, 'ca'), { trustDomain: 'tollgate.local', clock });
+    const f = Fastify();
+    try {
+      f.setNotFoundHandler((_req, reply) => reply.code(404).send({ from: 'server' }));
+      await f.register(
+        caApiPlugin({ authority: ca, pathPrefix: PREFIX, trustDomain: 'tollgate.local', maxTTLMs: 1e9, defaultTTLMs: 1e6, clock, peerIdentity: () => ANONYMOUS }),
+      );
+      f.all('/*', async () => ({ from: 'proxy' }));
+      expect((await f.inject({ method: 'GET', url: '/api/x' })).json()).toEqual({ from: 'proxy' });
+      expect((await f.inject({ method: 'GET', url: `${PREFIX}/roots` })).body).toBe(ca.rootPem);
+      expect((await f.inject({ method: 'GET', url: `${PREFIX}/other` })).json()).toMatchObject({ error: { code: 'NO_ROUTE' } });
+    } finally {
+      await f.close();
+      await cleanup();
+    }
+  });
+});

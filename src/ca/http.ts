@@ -126,7 +126,8 @@ export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync<Record<never, n
       }
     });
     app.setErrorHandler(handleError);
-    // Unknown paths under the prefix fall through to the gateway's own not-found handling (the proxy pipeline).
+    // No setNotFoundHandler: without a register prefix it would claim the whole server's 404 handler.
+    // The `${prefix}/*` route at the end answers unknown CA paths (404/405) instead.
 
     app.get(`${prefix}/roots`, async (req, reply) => {
       requestIdOf(req, reply);

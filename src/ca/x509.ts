@@ -237,4 +237,5 @@ export async function createLeafCertificate(p: SignedParams & LeafNames & { read
   });
 }
 
+/** The @peculiar/x509 namespace, with node's WebCrypto already installed as its provider. */
 export { x509 };
