@@ -113,7 +113,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     fixed: tls.caPlugin(),
     dataPath: opts.dataPath,
   });
-  tls.onRotate((listenerTls: ListenerTls) => app.server.setSecureContext(secureContextOptions(listenerTls)));
+  let currentTls = tls.listenerTls();
+  tls.onRotate((listenerTls: ListenerTls) => {
+    currentTls = listenerTls;
+    app.server.setSecureContext(secureContextOptions(listenerTls));
+  });
 
   const publicPort = await listen(app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
   let redirect: HttpServer | undefined;
@@ -147,7 +151,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const snap = build(next, nextStore);
       // The swap: requests already running keep the snapshot they pinned.
       holder.swap(snap);
-      app.server.setSecureContext(secureContextOptions(tls.listenerTls()));
+      const nextTls = tls.listenerTls();
+      if (tlsChanged(currentTls, nextTls)) {
+        app.server.setSecureContext(secureContextOptions(nextTls));
+        // tls.Server reads these per new connection, so a reload can change clientAuth too.
+        Object.assign(app.server, { requestCert: nextTls.clientAuth !== 'none', rejectUnauthorized: nextTls.clientAuth === 'require' });
+        currentTls = nextTls;
+      }
       applyLimits(app.server, listenerLimits(next.spec));
       if (nextStore !== store) {
         const old = store;
@@ -171,11 +181,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return lastReload;
   };
 
-  let admin: AdminApp | undefined;
+  // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
+  const adminRef: { app?: AdminApp } = {};
   const gateway: Gateway = {
     publicPort,
     get adminPort() {
-      return admin?.port ?? 0;
+      return adminRef.app?.port ?? 0;
     },
     redirectPort,
     holder,
@@ -207,12 +218,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await registry.closeAll();
       await store.close();
       tls.close();
-      await admin?.close();
+      await adminRef.app?.close();
       logger.info({ msg: 'stopped' });
       logger.flush?.();
     },
   };
-  admin = await createAdminApp(gateway, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+  const admin = await createAdminApp(gateway, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+  adminRef.app = admin;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: `http://${spec.admin.host}:${admin.port}`, configHash: loaded.hash });
   return gateway;
 }
@@ -238,6 +250,17 @@ async function drain(app: PublicApp, timeoutMs: number, clock: Clock): Promise<v
   }
   for (const socket of app.tracker.sockets) socket.destroy();
   await closed;
+}
+
+function tlsChanged(a: ListenerTls, b: ListenerTls): boolean {
+  return (
+    a.certPem !== b.certPem ||
+    a.keyPem !== b.keyPem ||
+    a.minVersion !== b.minVersion ||
+    a.clientAuth !== b.clientAuth ||
+    a.clientCaPem.length !== b.clientCaPem.length ||
+    a.clientCaPem.some((pem, i) => pem !== b.clientCaPem[i])
+  );
 }
 
 function createRedirectServer(httpsPort: number): HttpServer {

@@ -11,7 +11,6 @@ import type { UpstreamSpec } from '../spec/schema.js';
 import type { PoolRuntime } from '../runtime/snapshot.js';
 import { createPool } from '../upstream/pool.js';
 import { newTargetState } from '../upstream/target-state.js';
-import { createRetryBudget } from '../upstream/retry-budget.js';
 import { createHealthChecker } from './health-checker.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -132,7 +131,7 @@ export class PoolRegistry {
       pool,
       dispatchers,
       hashBy: spec.balance === 'consistent-hash' ? (spec.hashBy ?? 'ip') : undefined,
-      retryBudget: createRetryBudget({ clock: deps.clock }),
+      retryBudget: pool.retryBudget,
     };
     return {
       key,

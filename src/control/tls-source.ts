@@ -71,9 +71,10 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
   let clientCAs = await readClientCAs(spec);
   const listeners: ((tls: ListenerTls) => void)[] = [];
 
-  let rotation: CertRotation | undefined;
+  // Filled in below; listenerTls() may run from the first rotation callback before that.
+  const held: { rotation?: CertRotation } = {};
   const listenerTls = (): ListenerTls => {
-    const issued = rotation?.current();
+    const issued = held.rotation?.current();
     const certPem = files?.certPem ?? issued?.chainPem ?? '';
     const keyPem = files?.keyPem ?? issued?.keyPem ?? '';
     return {
@@ -84,7 +85,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       minVersion: current.tls.minVersion,
     };
   };
-  rotation = await createCertRotation({
+  held.rotation = await createCertRotation({
     authority,
     serverNames: spec.tls.serverNames,
     trustDomain: authority.trustDomain,
@@ -103,7 +104,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     authority,
     listenerTls,
     workloadCredentials: () => {
-      const c = rotation?.current();
+      const c = held.rotation?.current();
       return c ? { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.rootPem } : undefined;
     },
     peerIdentity: (socket) => identityFromSocket(socket, trust),
@@ -131,7 +132,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       current = next;
     },
     certificates: () => {
-      const issued = rotation?.current();
+      const issued = held.rotation?.current();
       const serving = files?.notAfter ?? issued?.notAfter.toISOString();
       return {
         serving: serving ? { notAfter: serving } : undefined,
@@ -140,6 +141,6 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
         root: { notAfter: authority.rootNotAfter.toISOString() },
       };
     },
-    close: () => rotation?.close(),
+    close: () => held.rotation?.close(),
   };
 }

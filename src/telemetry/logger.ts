@@ -25,6 +25,6 @@ export function createLogger(opts: { level?: string; destination?: DestinationSt
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    opts.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }

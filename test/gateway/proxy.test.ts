@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import type { ClientHttp2Session } from 'node:http2';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { deadPort, delay, hangup, ok, startUpstream, truncate, type TestUpstream } from '../support/upstream.js';
+import { deadPort, delay, hangup, startUpstream, truncate, type TestUpstream } from '../support/upstream.js';
 import { h1, h1Agent, h2, h2Session } from '../support/clients.js';
 
 describe('proxying over TLS (h1 and h2)', () => {

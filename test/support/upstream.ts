@@ -33,6 +33,8 @@ export interface TestUpstream {
   readonly url: string;
   readonly port: number;
   readonly seen: SeenRequest[];
+  /** TCP connections accepted so far. */
+  readonly connections: () => number;
   script: (req: IncomingMessage, n: number) => Action;
   /** Stops listening and destroys open connections (a dead target from now on). */
   close(): Promise<void>;
@@ -42,11 +44,13 @@ export interface TestUpstream {
 export async function startUpstream(name: string, script: (req: IncomingMessage, n: number) => Action = () => ok()): Promise<TestUpstream> {
   const sockets = new Set<Socket>();
   const seen: SeenRequest[] = [];
+  let connections = 0;
   const up: TestUpstream = {
     name,
     url: '',
     port: 0,
     seen,
+    connections: () => connections,
     script,
     close: () =>
       new Promise<void>((resolve) => {
@@ -114,6 +118,7 @@ export async function startUpstream(name: string, script: (req: IncomingMessage,
     req.resume();
   });
   server.on('connection', (s: Socket) => {
+    connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
