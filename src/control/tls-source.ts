@@ -16,6 +16,8 @@ import type { ListenerTls } from '../server/listener.js';
 import { ensureCaAuthority, type Authority } from '../ca/authority.js';
 import { caApiPlugin } from '../ca/http.js';
 import { identityFromSocket } from '../identity/mtls.js';
+import { tlsSocketOf } from '../tls/peer.js';
+import { ANONYMOUS } from '../core/types.js';
 import { createCertRotation, type CertRotation } from './cert-rotation.js';
 
 export interface CertificateSummary {
@@ -97,7 +99,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     },
   });
 
-  const trust = { isRevoked: (serial: string) => authority.isRevoked(serial) };
+  const trust = { isRevoked: (serial: string) => authority.isRevoked(serial), now: () => deps.clock.now() };
   const api = spec.ca.api;
   return {
     gatewayId,
@@ -119,7 +121,10 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
               maxTTLMs: parseDuration(spec.ca.maxTTL) ?? 0,
               defaultTTLMs: parseDuration(spec.ca.workloadTTL) ?? 0,
               clock: deps.clock,
-              peerIdentity: (req) => identityFromSocket(req.raw.socket as TLSSocket, trust),
+              peerIdentity: (req) => {
+                const socket = tlsSocketOf(req.raw);
+                return socket === undefined ? ANONYMOUS : identityFromSocket(socket, trust);
+              },
               onIssued: () => deps.metrics.caIssued.inc(),
             }),
           }

@@ -3,9 +3,7 @@
  * request checks → router → identity → policies (authz, limits) → balancer → proxy (with retries).
  * Reads only the snapshot pinned at the start of the request.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
 import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
 import { GatewayError } from '../core/errors.js';
@@ -31,6 +29,7 @@ import { pickWeighted } from '../proxy/split.js';
 import type { SnapshotHolder } from '../runtime/holder.js';
 import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { sendError, toGatewayError } from './error-reply.js';
+import { tlsSocketOf } from '../tls/peer.js';
 
 export interface PipelineDeps {
   readonly holder: SnapshotHolder;
@@ -76,11 +75,6 @@ class Exchange {
 function headerOf(req: ClientRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
-}
-
-function tlsSocketOf(req: ClientRequest, h2: boolean): TLSSocket {
-  // For HTTP/2 the compat `req.socket` is a proxy object per stream; the session's socket is the real one.
-  return (h2 ? (req as Http2ServerRequest).stream.session?.socket : (req as IncomingMessage).socket) as TLSSocket;
 }
 
 /** Handles one request from any listener; never throws. */
@@ -130,7 +124,7 @@ function route(ex: Exchange): Promise<void> | undefined {
     : (contentLength !== undefined && contentLength !== '0') || headerOf(req, 'transfer-encoding') !== undefined;
 
   let identity: Identity = ANONYMOUS;
-  const socket = tlsSocketOf(req, h2);
+  const socket = tlsSocketOf(req);
   if (socket !== undefined) identity = snap.peerIdentity(socket);
   if (rt.mtlsAllow !== undefined) {
     const verdict = rt.mtlsAllow(identity.spiffeId);
