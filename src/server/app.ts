@@ -9,7 +9,9 @@ import type { Http2SecureServer } from 'node:http2';
 import { errorBody } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import type { ClientRequest, ClientResponse } from '../proxy/forward.js';
-import { handleRequest, type PipelineDeps } from './pipeline.js';
+import { handleRequest, handleUpgrade, type PipelineDeps } from './pipeline.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createPublicServer, type ConnectionTracker, type ListenerLimits, type ListenerTls } from './listener.js';
 import { sendError, toGatewayError } from './error-reply.js';
 import { newRequestId } from '../http/request-id.js';
@@ -64,6 +66,13 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
         },
         opts.random,
       );
+      created.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (isFixed(req.url)) {
+          socket.destroy();
+          return;
+        }
+        handleUpgrade(opts.pipeline, req, socket, head);
+      });
       return created.server;
     },
     frameworkErrors: (err: Error, _req: FastifyRequest, reply: FastifyReply) => {

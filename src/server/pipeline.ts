@@ -26,6 +26,10 @@ import { isIdempotent } from '../proxy/retry.js';
 import { classifyUpstreamError } from '../proxy/classify.js';
 import { RetryableStatusError, sendAttempt, type AttemptResult, type ClientRequest, type ClientResponse } from '../proxy/forward.js';
 import { pickWeighted } from '../proxy/split.js';
+import { sendUpgrade } from '../proxy/websocket.js';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SnapshotHolder } from '../runtime/holder.js';
 import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { sendError, toGatewayError } from './error-reply.js';
@@ -60,6 +64,8 @@ class Exchange {
   deadline = 0;
   attemptStart = 0;
   hasBody = false;
+  /** Set for an HTTP/1.1 WebSocket upgrade: the client socket and what it sent after the head. */
+  upgrade: { readonly socket: Duplex; readonly head: Buffer } | undefined = undefined;
 
   constructor(
     readonly deps: PipelineDeps,
@@ -79,11 +85,33 @@ function headerOf(req: ClientRequest, name: string): string | undefined {
 
 /** Handles one request from any listener; never throws. */
 export function handleRequest(deps: PipelineDeps, req: ClientRequest, res: ClientResponse): void {
+  run(newExchange(deps, req, res));
+}
+
+/**
+ * Handles an HTTP/1.1 Upgrade request (WebSocket) through the same pipeline; refusals are written to
+ * the socket as ordinary JSON error responses.
+ */
+export function handleUpgrade(deps: PipelineDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  socket.on('error', () => socket.destroy());
+  // A refusal is a whole HTTP response on this socket; then the connection ends.
+  res.on('finish', () => socket.end());
+  const ex = newExchange(deps, req, res);
+  ex.upgrade = { socket, head };
+  run(ex);
+}
+
+function newExchange(deps: PipelineDeps, req: ClientRequest, res: ClientResponse): Exchange {
   const h2 = req.httpVersionMajor === 2;
-  const snap = deps.holder.current;
   const incoming = headerOf(req, 'x-request-id');
   const requestId = acceptRequestId(incoming) ?? newRequestId(deps.random);
-  const ex = new Exchange(deps, snap, req, res, h2, requestId, deps.clock.monotonic());
+  return new Exchange(deps, deps.holder.current, req, res, h2, requestId, deps.clock.monotonic());
+}
+
+function run(ex: Exchange): void {
   try {
     const r = route(ex);
     if (r !== undefined) r.catch((err: unknown) => fail(ex, err));
@@ -276,6 +304,15 @@ function attempt(ex: Exchange): void {
   beginAttempt(target);
   const retries = ex.route?.retries;
   const perTry = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, remaining) : remaining;
+  if (ex.upgrade !== undefined) {
+    sendUpgrade(
+      dispatcher,
+      ex.upgrade.socket,
+      { origin: target.origin, path: ex.upstreamPath, headers: ex.upstreamHeaders, head: ex.upgrade.head, timeoutMs: perTry, extraResponseHeaders: ex.responseHeaders },
+      (result) => onAttemptDone(ex, target, result),
+    );
+    return;
+  }
   const mayRetryStatus = canRetryMore(ex);
   sendAttempt(
     dispatcher,
