@@ -9,7 +9,11 @@ const attempts = readFileSync(process.argv[2], 'utf8')
   .map((l) => JSON.parse(l));
 if (attempts.length === 0) process.exit(0);
 const failed = attempts.find((a) => !a.ok);
-const noise = (a) => Math.max(a.foreignProxyCorePct ?? 100, a.foreignLoadCorePct ?? 100);
+const noise = (a) =>
+  Math.max(
+    (a.core0BusyPct ?? 100) - (a.proxyCpuPct ?? 0),
+    (a.core1BusyPct ?? 100) - (a.originCpuPct ?? 0) - (a.loadgenCpuPct ?? 0),
+  );
 const chosen = failed ?? attempts.reduce((best, a) => (noise(a) < noise(best) ? a : best));
 chosen.attempts = attempts.length;
 if (attempts.length > 1) process.stderr.write(`  kept attempt ${attempts.indexOf(chosen) + 1} of ${attempts.length}\n`);

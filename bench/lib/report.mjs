@@ -20,6 +20,11 @@ const PROTO_TITLE = {
 };
 
 for (const r of rows) {
+  // Recomputed from the raw shares so that records from older harness versions read the same.
+  if (r.ok && r.core0BusyPct != null && r.proxyCpuPct != null) r.foreignProxyCorePct = Math.max(0, r.core0BusyPct - r.proxyCpuPct);
+  if (r.ok && r.core1BusyPct != null && r.originCpuPct != null && r.loadgenCpuPct != null) {
+    r.foreignLoadCorePct = Math.max(0, r.core1BusyPct - r.originCpuPct - r.loadgenCpuPct);
+  }
   r.perCore = r.ok && r.proxyCpuPct > 0 ? r.reqPerSec / (r.proxyCpuPct / 100) : null;
 }
 const protos = [...new Set(rows.map((r) => r.proto))];
@@ -91,8 +96,9 @@ md +=
   'req/s per proxy-core = req/s ÷ (proxy CPU % / 100). "× nginx /core" and "× undici /core" compare that figure;\n' +
   '"× undici req/s" compares raw throughput. "load core busy %" is the core running the origin and the load\n' +
   'generator: near 100 % means that side, not the proxy, capped the raw req/s. "other work" (proxy core / load core) is CPU on each\n' +
-  'core that was neither ours (proxy; origin + load generator), nor irq/softirq (loopback TCP), nor idle:\n' +
-  'other jobs on the machine or hypervisor steal. A few % is normal; tens of % mean a noisy run.\n';
+  'core that was neither ours (proxy; origin + load generator) nor idle (softirq work for loopback TCP is\n' +
+  'mostly charged to our processes already): other jobs on the machine, hypervisor steal.\n' +
+  'A few % is normal; tens of % mean a noisy run.\n';
 writeFileSync(join(outDir, 'results.md'), md);
 writeFileSync(join(outDir, 'results.json'), JSON.stringify({ meta, tables }, null, 2) + '\n');
 process.stdout.write(text + '\n');
