@@ -17,12 +17,14 @@ import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { SnapshotHolder } from '../runtime/holder.js';
 import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
-import { applyLimits, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { applyLimits, limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
 import { createAdminApp, type AdminApp } from '../admin/app.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
-import { createStoreFor, type ManagedStore } from './store-factory.js';
+import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
+import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
+import { EDGE_GUARD_DEFAULTS, guardCaPlugin } from './edge-guard.js';
 
 export interface ReloadResult {
   readonly result: 'success' | 'failure';
@@ -39,6 +41,20 @@ export interface GatewayOptions {
   readonly dataPath?: 'direct' | 'fastify';
   /** Overrides for tests: listen on these ports instead of the config's (0 = ephemeral). */
   readonly ports?: { readonly public?: number; readonly admin?: number; readonly redirect?: number };
+  /** Set in a node:cluster worker (control/cluster.ts). */
+  readonly cluster?: ClusterWorkerRole;
+  /** Per-IP edge guard limits; EDGE_GUARD_DEFAULTS otherwise. */
+  readonly edgeGuard?: Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>;
+}
+
+/** How a gateway runs as one worker of a `workers > 1` group. */
+export interface ClusterWorkerRole {
+  /** The primary's memory store (used when `store.type` is memory). */
+  readonly store: ClusterStoreLink;
+  /** Whether this worker binds the admin listener: exactly one worker of the group does. */
+  readonly admin: boolean;
+  /** What the admin's POST /reload runs: a reload of every worker, through the primary. */
+  reloadAll(): Promise<ReloadResult>;
 }
 
 export interface Gateway {
@@ -74,13 +90,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
   const logger = opts.logger ?? createLogger();
-  const metrics = createMetrics({ defaults: opts.logger === undefined });
+  const metrics = createMetrics({ defaults: opts.logger === undefined || opts.cluster !== undefined });
   let loaded: LoadedConfig = await loadConfigFile(opts.configPath);
   for (const w of loaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
   let spec = loaded.spec;
 
   const tls = await createTlsSource(spec, { clock, logger, metrics });
-  let store: ManagedStore = await createStoreFor(spec.store, { clock, logger, metrics });
+  const storeDeps = { clock, logger, metrics, cluster: opts.cluster?.store };
+  let store: ManagedStore = await createStoreFor(spec.store, storeDeps);
+  // Shared counting must be settled (connected, or known down) before the first request.
+  await store.ready();
+  const guardLimits = { ...EDGE_GUARD_DEFAULTS, ...opts.edgeGuard };
+  const guard = createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
   const registry = new PoolRegistry({
     clock,
     random,
@@ -110,7 +131,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     limits: listenerLimits(spec),
     pipeline: { holder, clock, random, metrics, logger, draining: () => draining },
     random,
-    fixed: tls.caPlugin(),
+    fixed: guardCaPlugin(tls.caPlugin(), guard, { retryAfterSec: guardLimits.caFailures.blockSec, onRefused: () => metrics.edgeGuardRejections.labels('ca').inc() }),
     dataPath: opts.dataPath,
   });
   let currentTls = tls.listenerTls();
@@ -118,6 +139,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     currentTls = listenerTls;
     app.server.setSecureContext(secureContextOptions(listenerTls));
   });
+
+  limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
 
   const publicPort = await listen(app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
   let redirect: HttpServer | undefined;
@@ -146,7 +169,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     try {
       await tls.reload(next.spec);
       let nextStore = store;
-      if (JSON.stringify(next.spec.store) !== JSON.stringify(spec.store)) nextStore = await createStoreFor(next.spec.store, { clock, logger, metrics });
+      if (JSON.stringify(next.spec.store) !== JSON.stringify(spec.store)) {
+        nextStore = await createStoreFor(next.spec.store, storeDeps);
+        await nextStore.ready();
+      }
       generation++;
       const snap = build(next, nextStore);
       // The swap: requests already running keep the snapshot they pinned.
@@ -223,9 +249,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       logger.flush?.();
     },
   };
-  const admin = await createAdminApp(gateway, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
-  adminRef.app = admin;
-  logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: `http://${spec.admin.host}:${admin.port}`, configHash: loaded.hash });
+  const cluster = opts.cluster;
+  if (cluster === undefined || cluster.admin) {
+    // In a cluster the admin's reload goes through the primary, so it reloads every worker.
+    const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
+    adminRef.app = await createAdminApp(served, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+  }
+  const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
+  logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: loaded.hash });
   return gateway;
 }
 

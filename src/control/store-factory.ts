@@ -1,56 +1,169 @@
-/** Builds the counter store that `store` in the config asks for. */
+/**
+ * Builds the counter store that `store` in the config asks for (SPEC §2), with its metrics:
+ *
+ * - memory, one process: a MemoryStore; decisions are synchronous.
+ * - memory, `workers > 1`: the cluster primary's MemoryStore over IPC (control/cluster.ts), behind
+ *   the same failover as Redis: if the primary stops answering, `onStoreFailure` applies, with
+ *   N = the number of workers.
+ * - redis: a RedisStore behind a FailoverStore (local fair share or deny while Redis is down).
+ *
+ * Remote decisions are timed (`tollgate_store_decision_seconds{store}`) and failed ones counted
+ * (`tollgate_store_errors_total{store}`), heartbeats included.
+ */
 import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.js';
 import { systemRandom } from '../core/random.js';
 import type { StoreSpec } from '../spec/schema.js';
-import type { CounterStore } from '../store/counter-store.js';
+import type { BucketParams } from '../policy/token-bucket.js';
+import type { QuotaWindow } from '../policy/quota-window.js';
+import type { BucketDecision, CounterStore, QuotaDecision } from '../store/counter-store.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import { createRedisStore, redisStoreOptions } from '../store/redis-store.js';
-import { createFailoverStore } from '../store/failover-store.js';
+import { createFailoverStore, type FailoverState, type SharedCounterStore } from '../store/failover-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
+/** A counter store and its lifecycle, as the gateway holds it. */
 export interface ManagedStore {
   readonly store: CounterStore;
+  /**
+   * Resolves once the store decides as configured: at once for memory; for a shared store once
+   * its first heartbeat settled (connected and counting shared, or known unreachable and counting
+   * per `onStoreFailure`). Never rejects. Await it before listening.
+   */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** The cluster primary's store, as a worker reaches it. */
+export interface ClusterStoreLink {
+  /** A store whose decisions the primary makes (createClusterWorkerStore). */
+  create(): CounterStore;
+  /** Workers in the group: the N of the fair share while the primary does not answer. */
+  readonly workers: number;
+}
+
+/** What `createStoreFor` needs from the gateway. */
 export interface StoreFactoryDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** For `workers > 1` with the memory store: the store that the cluster primary serves. */
-  readonly clusterStore?: () => CounterStore;
+  readonly cluster?: ClusterStoreLink;
 }
 
 /** memory → this process (or the cluster primary's); redis → shared, falling back per `onStoreFailure`. */
 export async function createStoreFor(spec: StoreSpec, deps: StoreFactoryDeps): Promise<ManagedStore> {
-  if (spec.type === 'memory') {
-    const store = deps.clusterStore?.() ?? createMemoryStore();
-    return { store, close: () => store.close() };
+  if (spec.type === 'memory' && deps.cluster === undefined) {
+    const store = createMemoryStore();
+    return { store, ready: () => Promise.resolve(), close: () => store.close() };
   }
-  const shared = createRedisStore({
-    ...redisStoreOptions(spec.redis),
-    onError: (err) => {
-      deps.metrics.storeErrors.labels('redis').inc();
-      deps.logger.debug({ msg: 'redis connection error', err: err.message });
-    },
-  });
+  let label: 'redis' | 'cluster';
+  let shared: SharedCounterStore;
+  if (spec.type === 'memory' && deps.cluster !== undefined) {
+    label = 'cluster';
+    shared = clusterAsShared(deps.cluster);
+  } else {
+    label = 'redis';
+    shared = createRedisStore({
+      ...redisStoreOptions(spec.redis),
+      // Connection errors repeat on every reconnect attempt; failed decisions are what we count.
+      onError: (err) => deps.logger.debug({ msg: 'redis connection error', err: err.message }),
+    });
+  }
+  const timed = new TimedSharedStore(shared, label, deps);
+  let sharedBefore = false;
   const store = createFailoverStore({
-    shared,
+    shared: timed,
     onStoreFailure: spec.onStoreFailure,
     replicaId: `${hostname()}:${process.pid}:${systemRandom.hex(4)}`,
     clock: deps.clock,
-    onStateChange: (state, cause) => {
+    onStateChange: (state: FailoverState, cause?: unknown) => {
       deps.metrics.storeState.labels('shared').set(state === 'shared' ? 1 : 0);
       deps.metrics.storeState.labels('local').set(state === 'local' ? 1 : 0);
+      const err = cause instanceof Error ? cause.message : undefined;
       if (state === 'local') {
-        deps.logger.error({ msg: 'counter store unreachable; counting locally', mode: spec.onStoreFailure, err: cause instanceof Error ? cause.message : undefined });
+        deps.logger.error({ msg: 'counter store unreachable; counting locally', store: label, mode: spec.onStoreFailure, err });
+      } else if (sharedBefore) {
+        deps.logger.warn({ msg: 'counter store back; shared counting resumed', store: label });
       } else {
-        deps.logger.warn({ msg: 'counter store back; shared counting resumed' });
+        // The first heartbeat that answers is the start, not a recovery.
+        deps.logger.info({ msg: 'counter store connected', store: label });
       }
+      if (state === 'shared') sharedBefore = true;
     },
   });
-  deps.metrics.storeState.labels('shared').set(1);
-  return { store, close: () => store.close() };
+  return { store, ready: () => store.ready(), close: () => store.close() };
+}
+
+/**
+ * The primary's store as a SharedCounterStore: its heartbeat is a decision on a private key
+ * (the cheapest proof the primary answers), and the replica count is the number of workers.
+ */
+function clusterAsShared(link: ClusterStoreLink): SharedCounterStore {
+  const inner = link.create();
+  const probe: BucketParams = { capacity: 1, refillPerMs: 1 };
+  return {
+    takeToken: (key, params, nowMs) => inner.takeToken(key, params, nowMs),
+    countQuota: (key, limit, window, nowMs) => inner.countQuota(key, limit, window, nowMs),
+    heartbeat: async (id, _ttlMs, nowMs) => {
+      await inner.takeToken(`\0heartbeat:${id}`, probe, nowMs);
+      return link.workers;
+    },
+    close: () => inner.close(),
+  };
+}
+
+/** Times every remote call and counts the failed ones; otherwise passes through. */
+class TimedSharedStore implements SharedCounterStore {
+  readonly #inner: SharedCounterStore;
+  readonly #clock: Clock;
+  readonly #latency: { observe(v: number): void };
+  readonly #errors: { inc(): void };
+
+  constructor(inner: SharedCounterStore, label: string, deps: StoreFactoryDeps) {
+    this.#inner = inner;
+    this.#clock = deps.clock;
+    this.#latency = deps.metrics.storeLatency.labels(label);
+    this.#errors = deps.metrics.storeErrors.labels(label);
+  }
+
+  takeToken(key: string, params: BucketParams, nowMs: number): Promise<BucketDecision> {
+    return this.#time(() => this.#inner.takeToken(key, params, nowMs));
+  }
+
+  countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): Promise<QuotaDecision> {
+    return this.#time(() => this.#inner.countQuota(key, limit, window, nowMs));
+  }
+
+  heartbeat(id: string, ttlMs: number, nowMs: number): Promise<number> {
+    return this.#inner.heartbeat(id, ttlMs, nowMs).catch((err: unknown) => {
+      this.#errors.inc();
+      throw err;
+    });
+  }
+
+  leave(id: string): Promise<void> {
+    return this.#inner.leave?.(id) ?? Promise.resolve();
+  }
+
+  ready(timeoutMs: number): Promise<void> {
+    return this.#inner.ready?.(timeoutMs) ?? Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  async #time<T>(call: () => T | Promise<T>): Promise<T> {
+    const start = this.#clock.monotonic();
+    try {
+      return await call();
+    } catch (err) {
+      this.#errors.inc();
+      throw err;
+    } finally {
+      this.#latency.observe((this.#clock.monotonic() - start) / 1000);
+    }
+  }
 }

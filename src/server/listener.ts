@@ -170,3 +170,24 @@ export function listen(server: Http2SecureServer, host: string, port: number): P
     });
   });
 }
+
+/**
+ * Limits new connections per client IP (the edge guard's handshake limit). Counted on the TCP
+ * `connection` event, before TLS: a refused socket is destroyed as soon as the verdict is known,
+ * which with the in-process guard is before the ClientHello is read, so a flood costs no
+ * handshake work. There is no TLS session yet to carry an HTTP 429; the client sees a reset.
+ */
+export function limitHandshakes(server: Http2SecureServer, allow: (ip: string) => Promise<boolean>, onRefused: (ip: string) => void): void {
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+    const ip = socket.remoteAddress;
+    if (ip === undefined) return;
+    allow(ip).then(
+      (ok) => {
+        if (ok || socket.destroyed) return;
+        onRefused(ip);
+        socket.destroy();
+      },
+      () => undefined, // the guard fails open
+    );
+  });
+}

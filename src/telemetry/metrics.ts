@@ -13,6 +13,10 @@ export interface Metrics {
   readonly caIssued: Counter;
   readonly storeErrors: Counter<'store'>;
   readonly storeState: Gauge<'state'>;
+  /** Time of one decision in a remote counter store (redis, or the cluster primary over IPC). */
+  readonly storeLatency: Histogram<'store'>;
+  /** Connections and CA API calls refused by the edge guard (`kind`: handshake | ca). */
+  readonly edgeGuardRejections: Counter<'kind'>;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
 }
@@ -43,6 +47,14 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     caIssued: new Counter({ name: 'tollgate_ca_certificates_issued_total', help: 'Certificates issued by the built-in CA.', registers: [registry] }),
     storeErrors: new Counter({ name: 'tollgate_store_errors_total', help: 'Counter store operations that failed.', labelNames: ['store'] as const, registers: [registry] }),
     storeState: new Gauge({ name: 'tollgate_store_state', help: '1 for the counting mode in force (shared or local).', labelNames: ['state'] as const, registers: [registry] }),
+    storeLatency: new Histogram({
+      name: 'tollgate_store_decision_seconds',
+      help: 'Time of one rate-limit or quota decision in a remote counter store.',
+      labelNames: ['store'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: [registry],
+    }),
+    edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
     countRequest(route: string, status: number, seconds: number): void {
       const key = `${route}\0${status}`;
       let c = counterChildren.get(key);

@@ -1,0 +1,62 @@
+/**
+ * Wiring of the edge guard (policy/edge-guard.ts) into the gateway. Handshakes per IP are limited
+ * in the listener (server/listener.ts `limitHandshakes`); this file holds the defaults and the
+ * guard around the CA API: failed attempts per client IP.
+ *
+ * The CA API plugin (ca/http.ts) exposes no failure hook, so this wraps it from outside: the
+ * wrapper is an encapsulating fastify plugin whose hooks apply to the CA routes only (the proxied
+ * data path never enters fastify's routing). A refusal of a credential (401 UNAUTHENTICATED,
+ * 403 FORBIDDEN, 409 TOKEN_REUSED) counts as a failure; once an IP has used up its failures it is
+ * blocked for `blockSec` and every CA request from it gets 429 RATE_LIMITED. A malformed request
+ * (400) is not counted: it guesses nothing.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { errorBody } from '../core/errors.js';
+import type { EdgeGuard, EdgeGuardOptions } from '../policy/edge-guard.js';
+
+/**
+ * The gateway's edge guard limits (not in the config file yet): 200 new TLS connections per IP per
+ * 10 s (each replica, each worker, protects its own CPU), and 10 refused CA credentials per IP per
+ * 10 minutes, then 15 minutes blocked.
+ */
+export const EDGE_GUARD_DEFAULTS: Required<Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>> = Object.freeze({
+  handshakes: Object.freeze({ points: 200, durationSec: 10 }),
+  caFailures: Object.freeze({ maxFailures: 10, windowSec: 600, blockSec: 900 }),
+});
+
+const CREDENTIAL_REFUSED: ReadonlySet<number> = new Set([401, 403, 409]);
+
+/** The fixed routes of the public app (the CA API) and their prefix. */
+export interface FixedRoutes {
+  readonly prefix: string;
+  readonly plugin: FastifyPluginAsync;
+}
+
+/**
+ * Wraps the CA API plugin so failed attempts are counted per IP and blocked IPs get 429 with
+ * `Retry-After: retryAfterSec`. `onRefused` is called for every 429 (metrics).
+ */
+export function guardCaPlugin(fixed: FixedRoutes, guard: EdgeGuard, opts: { retryAfterSec: number; onRefused: () => void }): FixedRoutes;
+export function guardCaPlugin(fixed: FixedRoutes | undefined, guard: EdgeGuard, opts: { retryAfterSec: number; onRefused: () => void }): FixedRoutes | undefined;
+export function guardCaPlugin(fixed: FixedRoutes | undefined, guard: EdgeGuard, opts: { retryAfterSec: number; onRefused: () => void }): FixedRoutes | undefined {
+  if (fixed === undefined) return undefined;
+  const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
+    app.addHook('onRequest', async (req, reply) => {
+      if (!(await guard.caBlocked(req.ip))) return;
+      opts.onRefused();
+      const requestId = String(req.id);
+      await reply
+        .code(429)
+        .header('x-request-id', requestId)
+        .header('retry-after', String(opts.retryAfterSec))
+        .header('cache-control', 'no-store')
+        .type('application/json')
+        .send(errorBody('RATE_LIMITED', 'Too many failed CA requests from this address', requestId));
+    });
+    app.addHook('onResponse', async (req, reply) => {
+      if (CREDENTIAL_REFUSED.has(reply.statusCode)) await guard.recordCaFailure(req.ip);
+    });
+    await app.register(fixed.plugin);
+  };
+  return { prefix: fixed.prefix, plugin };
+}
