@@ -1,11 +1,14 @@
 /** The /status document (SPEC §5). */
 import type { Gateway } from '../control/lifecycle.js';
 import { activeTier } from '../upstream/pool.js';
+import { activeOf, pendingOf } from '../upstream/circuit-breaker.js';
 import { isAvailable, type TargetState } from '../upstream/target-state.js';
 import type { Clock } from '../core/clock.js';
 
+/** The version /status reports. */
 export const VERSION = '0.1.0';
 
+/** One target as /status shows it: `healthy` is the active check, `available` adds passive ejection. */
 function targetView(t: TargetState, nowMs: number): Record<string, unknown> {
   return {
     url: t.url,
@@ -24,10 +27,19 @@ export function buildStatus(gw: Gateway, clock: Clock): Record<string, unknown> 
   const now = clock.now();
   const upstreams: Record<string, unknown> = {};
   for (const [name, pr] of snap.pools) {
+    const breaker = pr.pool.breaker;
     upstreams[name] = {
       balance: pr.pool.balance,
       activeTier: activeTier(pr.pool, now),
       targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => targetView(t, now)),
+      circuitBreaker: {
+        maxConnections: breaker.maxConnections,
+        maxPendingRequests: breaker.maxPendingRequests,
+        active: activeOf(breaker),
+        pending: pendingOf(breaker),
+        rejected: breaker.rejected,
+      },
+      retryBudget: { available: pr.retryBudget.available(now) },
     };
   }
   const routes = gw.spec.routes.map((r) => ({ name: r.name, upstreams: r.upstreams ? r.upstreams.map((u) => u.name) : [r.upstream] }));

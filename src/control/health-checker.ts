@@ -6,7 +6,7 @@
  * one stopped.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent, type buildConnector } from 'undici';
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import type { Random } from '../core/random.js';
@@ -31,6 +31,11 @@ export interface HealthCheckerOptions {
   readonly probe?: Probe;
   /** TLS options for https:// targets (client certificate, trust roots); ignored for http://. */
   readonly tls?: ConnectionOptions | undefined;
+  /**
+   * Dials the probe connections instead of `tls` (control/registries.ts: upstream mTLS with the workload
+   * certificate current at dial time, h2 for h2 pools). It owns its connect timeout.
+   */
+  readonly connect?: buildConnector.connector | undefined;
 }
 
 /** A running health checker. */
@@ -85,7 +90,7 @@ export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
   const thresholds = { healthyThreshold: spec.healthyThreshold, unhealthyThreshold: spec.unhealthyThreshold };
   const agent = opts.probe
     ? undefined
-    : new Agent({ connections: 1, pipelining: 0, connect: { ...opts.tls, timeout: timeoutMs } });
+    : new Agent({ connections: 1, pipelining: 0, connect: opts.connect ?? { ...opts.tls, timeout: timeoutMs } });
   const probe = opts.probe ?? httpProbe(agent as Agent);
   const timers = new Map<TargetState, ReturnType<typeof setTimeout>>();
   let closed = false;

@@ -4,14 +4,14 @@
  * the running pool back, a new one is built, and `retire` closes the ones no longer asked for.
  */
 import { createHash } from 'node:crypto';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
 import type { UpstreamSpec } from '../spec/schema.js';
 import type { PoolRuntime } from '../runtime/snapshot.js';
 import { createPool } from '../upstream/pool.js';
-import { newTargetState } from '../upstream/target-state.js';
-import { createHealthChecker } from './health-checker.js';
+import { isAvailable, newTargetState } from '../upstream/target-state.js';
+import { createHealthChecker, probeTimeoutMs } from './health-checker.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -19,6 +19,33 @@ import type { Metrics } from '../telemetry/metrics.js';
 export interface UpstreamTlsSource {
   /** Current workload credentials and the roots to verify upstreams with. */
   current(): { certPem: string; keyPem: string; caPem: string } | undefined;
+}
+
+/** How long dialling a target may take before it counts as a connect failure. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * The socket factory for one pool's targets. With `tls` (upstream mTLS) every new connection presents the
+ * workload certificate current at dial time and verifies the target against the built-in root only, so a
+ * rotated workload certificate is used without rebuilding the pool; without credentials yet, it still
+ * verifies (against the system roots), which a mesh upstream fails: closed, not open. `h2` offers h2 by
+ * ALPN on https:// and speaks h2c with prior knowledge on http://.
+ */
+function upstreamConnector(opts: { timeoutMs: number; h2: boolean; tls: UpstreamTlsSource | undefined }): buildConnector.connector {
+  // useH2c is read by buildConnector (undici 7) but missing from its BuildOptions type.
+  const base = { timeout: opts.timeoutMs, allowH2: opts.h2, ...(opts.h2 ? { useH2c: true } : {}) } as buildConnector.BuildOptions;
+  const tls = opts.tls;
+  if (tls === undefined) return buildConnector(base);
+  let builtFor: string | undefined;
+  let connector = buildConnector({ ...base, rejectUnauthorized: true });
+  return (connectOpts, callback) => {
+    const creds = tls.current();
+    if (creds !== undefined && creds.certPem !== builtFor) {
+      builtFor = creds.certPem;
+      connector = buildConnector({ ...base, ca: creds.caPem, cert: creds.certPem, key: creds.keyPem, rejectUnauthorized: true });
+    }
+    connector(connectOpts, callback);
+  };
 }
 
 interface PoolEntry {
@@ -41,8 +68,12 @@ export class PoolRegistry {
   #entries = new Map<string, PoolEntry>();
   readonly #deps: PoolRegistryDeps;
 
+  readonly #stopScrapeHook: () => void;
+
   constructor(deps: PoolRegistryDeps) {
     this.#deps = deps;
+    // upstream_target_healthy is "healthy and not ejected"; ejections end by time, so it is read at scrape.
+    this.#stopScrapeHook = deps.metrics.onScrapeUpstreamHealth(() => this.#refreshHealthGauge());
   }
 
   /** The running pool for this name and definition, created when new. */
@@ -77,10 +108,21 @@ export class PoolRegistry {
     await Promise.all(closing);
   }
 
+  /** Closes every pool (shutdown). */
   async closeAll(): Promise<void> {
+    this.#stopScrapeHook();
     await this.retire(new Set());
   }
 
+  #refreshHealthGauge(): void {
+    const now = this.#deps.clock.now();
+    const gauge = this.#deps.metrics.upstreamHealthy;
+    for (const { runtime } of this.#entries.values()) {
+      for (const t of [...runtime.pool.primaries, ...runtime.pool.backups]) gauge.labels(runtime.name, t.url).set(isAvailable(t, now) ? 1 : 0);
+    }
+  }
+
+  /** How many pools are held (running, or built for a reload not yet swapped in). */
   get size(): number {
     return this.#entries.size;
   }
@@ -90,39 +132,39 @@ export class PoolRegistry {
     const primaries = spec.targets.map((t) => newTargetState(t.url, t.weight, 'primary'));
     const backups = spec.backups.map((t) => newTargetState(t.url, t.weight, 'backup'));
     const pool = createPool(name, spec, { primaries, backups }, { clock: deps.clock, random: deps.random });
+    const h2 = spec.protocol === 'h2';
+    const tls = spec.tls?.identity === 'workload' ? deps.upstreamTls : undefined;
+    const connect = upstreamConnector({ timeoutMs: CONNECT_TIMEOUT_MS, h2, tls });
     const dispatchers = new Map<string, Dispatcher>();
-    const useWorkloadTls = spec.tls?.identity === 'workload';
     for (const t of [...primaries, ...backups]) {
       if (dispatchers.has(t.origin)) continue;
-      const tlsCreds = useWorkloadTls && t.origin.startsWith('https:') ? deps.upstreamTls.current() : undefined;
       dispatchers.set(
         t.origin,
         new Pool(t.origin, {
           connections: spec.circuitBreaker.maxConnections,
-          pipelining: 1,
+          // HTTP/1.1: one request per connection at a time. h2: undici multiplexes up to the peer's
+          // SETTINGS_MAX_CONCURRENT_STREAMS (it falls back to one per connection if ALPN picks http/1.1).
+          ...(h2 ? { allowH2: true } : { pipelining: 1 }),
           keepAliveTimeout: 30_000,
           keepAliveMaxTimeout: 600_000,
           headersTimeout: 0,
           bodyTimeout: deps.idleTimeoutMs,
-          connect: tlsCreds
-            ? { ca: tlsCreds.caPem, cert: tlsCreds.certPem, key: tlsCreds.keyPem, rejectUnauthorized: true, timeout: 5_000 }
-            : { timeout: 5_000 },
+          connect,
         }),
       );
-      deps.metrics.upstreamHealthy.labels(name, t.url).set(1);
     }
+    for (const t of [...primaries, ...backups]) deps.metrics.upstreamHealthy.labels(name, t.url).set(1);
     let checker: { close(): void } | undefined;
     if (spec.healthCheck) {
-      const hcTls = useWorkloadTls ? deps.upstreamTls.current() : undefined;
       checker = createHealthChecker({
         pool,
         spec: spec.healthCheck,
         clock: deps.clock,
         random: deps.random,
-        tls: hcTls ? { ca: hcTls.caPem, cert: hcTls.certPem, key: hcTls.keyPem } : undefined,
+        connect: upstreamConnector({ timeoutMs: probeTimeoutMs(spec.healthCheck), h2, tls }),
         onChange: (target, healthy) => {
           deps.metrics.upstreamHealthy.labels(name, target.url).set(healthy ? 1 : 0);
-          deps.logger.warn({ msg: healthy ? 'target healthy' : 'target unhealthy', upstream: name, target: target.url });
+          deps.logger.warn({ msg: healthy ? 'target healthy' : 'target unhealthy', upstream: name, target: target.url, tier: target.tier });
         },
       });
     }
@@ -138,6 +180,8 @@ export class PoolRegistry {
       runtime,
       close: async () => {
         checker?.close();
+        // The scrape hook re-adds the label sets a replacing pool still uses.
+        for (const t of [...primaries, ...backups]) deps.metrics.upstreamHealthy.remove(name, t.url);
         // close() lets requests in flight finish, then closes the connections.
         await Promise.all([...dispatchers.values()].map((d) => d.close().catch(() => undefined)));
       },

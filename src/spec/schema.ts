@@ -210,6 +210,8 @@ export const UpstreamSpec = z.strictObject({
   outlierDetection: OutlierDetectionSpec.optional(),
   circuitBreaker: CircuitBreakerSpec.prefault({}),
   tls: z.strictObject({ identity: z.enum(['workload', 'none']).default('none') }).optional(),
+  /** Protocol to the targets: http1 (default) or h2 (ALPN for https://, prior knowledge h2c for http://). */
+  protocol: z.enum(['http1', 'h2']).optional(),
 });
 
 export const ShutdownSpec = z.strictObject({ drainTimeout: duration.default('30s') });

@@ -7,6 +7,8 @@ export interface Metrics {
   readonly requestDuration: Histogram<'route'>;
   readonly upstreamRequests: Counter<'upstream' | 'target' | 'outcome'>;
   readonly upstreamHealthy: Gauge<'upstream' | 'target'>;
+  /** Runs `refresh` before every scrape of upstreamHealthy (passive ejections expire by time); returns a remover. */
+  onScrapeUpstreamHealth(refresh: () => void): () => void;
   readonly rateLimitRejections: Counter<'route' | 'kind'>;
   readonly configReloads: Counter<'result'>;
   readonly certificateExpiry: Gauge<'cert'>;
@@ -35,12 +37,25 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
   });
   const counterChildren = new Map<string, { inc(): void }>();
   const histChildren = new Map<string, { observe(v: number): void }>();
+  const healthRefreshers = new Set<() => void>();
   return {
     registry,
     requests,
     requestDuration,
     upstreamRequests: new Counter({ name: 'tollgate_upstream_requests_total', help: 'Attempts sent to upstream targets, by outcome.', labelNames: ['upstream', 'target', 'outcome'] as const, registers: [registry] }),
-    upstreamHealthy: new Gauge({ name: 'tollgate_upstream_target_healthy', help: '1 when the target is healthy and not ejected.', labelNames: ['upstream', 'target'] as const, registers: [registry] }),
+    upstreamHealthy: new Gauge({
+      name: 'tollgate_upstream_target_healthy',
+      help: '1 when the target is healthy and not ejected.',
+      labelNames: ['upstream', 'target'] as const,
+      registers: [registry],
+      collect() {
+        for (const refresh of healthRefreshers) refresh();
+      },
+    }),
+    onScrapeUpstreamHealth(refresh: () => void): () => void {
+      healthRefreshers.add(refresh);
+      return () => healthRefreshers.delete(refresh);
+    },
     rateLimitRejections: new Counter({ name: 'tollgate_ratelimit_rejections_total', help: 'Requests refused by a rate limit or quota.', labelNames: ['route', 'kind'] as const, registers: [registry] }),
     configReloads: new Counter({ name: 'tollgate_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [registry] }),
     certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry] }),

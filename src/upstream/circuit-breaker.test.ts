@@ -7,6 +7,7 @@ describe('circuit breaker', () => {
     expect([tryEnter(cb), tryEnter(cb), tryEnter(cb), tryEnter(cb)]).toEqual([true, true, true, false]);
     expect(activeOf(cb)).toBe(2);
     expect(pendingOf(cb)).toBe(1);
+    expect(cb.rejected).toBe(1);
   });
 
   it('ok/a release lets the next one in', () => {

@@ -10,16 +10,21 @@ export interface CircuitBreaker {
   readonly maxPendingRequests: number;
   /** Admitted and not yet released: active plus pending. */
   admitted: number;
+  /** Requests refused since the breaker was created (shown in /status; the caller answered 503). */
+  rejected: number;
 }
 
 /** A closed breaker for the config's limits. */
 export function createCircuitBreaker(spec: CircuitBreakerSpec): CircuitBreaker {
-  return { maxConnections: spec.maxConnections, maxPendingRequests: spec.maxPendingRequests, admitted: 0 };
+  return { maxConnections: spec.maxConnections, maxPendingRequests: spec.maxPendingRequests, admitted: 0, rejected: 0 };
 }
 
-/** Admits one request and returns true, or returns false when active and pending are both full. */
+/** Admits one request and returns true, or counts a rejection and returns false when active and pending are both full. */
 export function tryEnter(cb: CircuitBreaker): boolean {
-  if (cb.admitted >= cb.maxConnections + cb.maxPendingRequests) return false;
+  if (cb.admitted >= cb.maxConnections + cb.maxPendingRequests) {
+    cb.rejected++;
+    return false;
+  }
   cb.admitted++;
   return true;
 }

@@ -71,6 +71,17 @@ describe('pool', () => {
     expect(pick(pool, '', new Set(primaries), clock)).toBe(primaries[0]);
   });
 
+  it('ok/when every target was tried, the retry never goes back to the one that just failed', () => {
+    for (const balance of ['round-robin', 'random', 'least-request', 'consistent-hash', 'peak-ewma']) {
+      const { pool, clock, primaries } = setup({ balance }, [1, 1]);
+      const [a, b] = primaries as [TargetState, TargetState];
+      for (let i = 0; i < 20; i++) {
+        expect(pick(pool, `k${i}`, new Set([a, b]), clock)).toBe(a);
+        expect(pick(pool, `k${i}`, new Set([b, a]), clock)).toBe(b);
+      }
+    }
+  });
+
   it('ok/consistent-hash keeps a key on its target and moves it only while that one is out', () => {
     const { pool, clock } = setup({ balance: 'consistent-hash', hashBy: 'header:x-user-id' }, [1, 1, 1, 1]);
     const home = pick(pool, 'alice', NONE, clock);

@@ -85,27 +85,44 @@ export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'back
 
 /**
  * Picks a target for one attempt. Primaries first; backups only while no primary is available. Within
- * a tier the selector's candidates are walked in order and the first available one not in `exclude` wins;
- * when every available one is excluded (all already tried), the first of them is returned rather than
- * failing over to the other tier. `key` matters only for consistent-hash (see hash-key.ts).
+ * a tier the selector's candidates are walked in order and the first available one not in `exclude` wins.
+ * When every available one is excluded (all already tried), one of them is tried again rather than failing
+ * over to the other tier, and never the previous attempt's target while another exists: `exclude` is read
+ * in insertion order, its last element being the target of the attempt that just failed. `key` matters only
+ * for consistent-hash (see hash-key.ts).
  * Throws GatewayError NO_HEALTHY_UPSTREAM when no target of either tier is available.
  */
 export function pick(pool: UpstreamPool, key: string, exclude: ReadonlySet<TargetState>, clock: Clock): TargetState {
   const now = clock.now();
-  const fromPrimaries = pickIn(pool.primarySelector, pool.primaries, key, exclude, now);
+  const last = exclude.size > 0 ? lastOf(exclude) : undefined;
+  const fromPrimaries = pickIn(pool.primarySelector, pool.primaries, key, exclude, last, now);
   if (fromPrimaries) return fromPrimaries;
-  const fromBackups = pickIn(pool.backupSelector, pool.backups, key, exclude, now);
+  const fromBackups = pickIn(pool.backupSelector, pool.backups, key, exclude, last, now);
   if (fromBackups) return fromBackups;
   throw new GatewayError('NO_HEALTHY_UPSTREAM', `No healthy target in upstream "${pool.name}"`);
 }
 
-function pickIn(selector: Selector, targets: readonly TargetState[], key: string, exclude: ReadonlySet<TargetState>, now: number): TargetState | undefined {
+function lastOf(set: ReadonlySet<TargetState>): TargetState | undefined {
+  let last: TargetState | undefined;
+  for (const t of set) last = t;
+  return last;
+}
+
+function pickIn(
+  selector: Selector,
+  targets: readonly TargetState[],
+  key: string,
+  exclude: ReadonlySet<TargetState>,
+  last: TargetState | undefined,
+  now: number,
+): TargetState | undefined {
   if (targets.length === 0) return undefined;
   let fallback: TargetState | undefined;
   for (const t of selector.candidates(targets, key)) {
     if (!isAvailable(t, now)) continue;
     if (exclude.size > 0 && exclude.has(t)) {
-      fallback ??= t;
+      // Prefer any tried target over the one that just failed; that one only when it is the sole choice.
+      if (fallback === undefined || (fallback === last && t !== last)) fallback = t;
       continue;
     }
     return t;
