@@ -139,6 +139,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     currentTls = listenerTls;
     app.server.setSecureContext(secureContextOptions(listenerTls));
   });
+  // clientAuth: require refuses revoked certificates too: node's own verification sees only the chain.
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    if (tls.refuses(socket)) socket.destroy();
+  });
 
   limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
 

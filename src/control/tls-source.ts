@@ -15,7 +15,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { ListenerTls } from '../server/listener.js';
 import { ensureCaAuthority, type Authority } from '../ca/authority.js';
 import { caApiPlugin } from '../ca/http.js';
-import { identityFromSocket } from '../identity/mtls.js';
+import { identityFromSocket, verifiedPeerRevoked } from '../identity/mtls.js';
 import { tlsSocketOf } from '../tls/peer.js';
 import { ANONYMOUS } from '../core/types.js';
 import { createCertRotation, type CertRotation } from './cert-rotation.js';
@@ -32,6 +32,13 @@ export interface TlsSource {
   /** Workload credentials for upstream mTLS, with the roots to verify upstreams against. */
   workloadCredentials(): { certPem: string; keyPem: string; caPem: string } | undefined;
   peerIdentity(socket: TLSSocket): Identity;
+  /**
+   * With `tls.clientAuth: require`, true when a connection that just finished its handshake must be
+   * closed: its verified certificate is revoked or expired by the gateway clock (node checks only the
+   * chain and the system clock). Always false with `optional` and `none`, where such a client is served
+   * anonymously instead.
+   */
+  refuses(socket: TLSSocket): boolean;
   caPlugin(): { prefix: string; plugin: FastifyPluginAsync } | undefined;
   /** Called with new listener TLS whenever the serving certificate rotates. */
   onRotate(cb: (tls: ListenerTls) => void): void;
@@ -110,6 +117,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       return c ? { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.rootPem } : undefined;
     },
     peerIdentity: (socket) => identityFromSocket(socket, trust),
+    refuses: (socket) => current.tls.clientAuth === 'require' && verifiedPeerRevoked(socket, trust),
     caPlugin: () =>
       api.enabled
         ? {

@@ -97,3 +97,18 @@ export function identityFromSocket(socket: PeerSocket, trust: PeerTrust): Identi
   if (trust.now !== undefined && trust.now() > entry.notAfterMs) return ANONYMOUS;
   return entry.identity;
 }
+
+/**
+ * True when the socket's client certificate passed node's chain verification but is revoked, or has
+ * expired by `trust.now()`: what `tls.clientAuth: require` refuses on top of node's own checks, which
+ * know only the chain and the system clock. False for no certificate or an unverified one (node has
+ * already refused those under `require`). Any verified certificate counts, SPIFFE id or not.
+ */
+export function verifiedPeerRevoked(socket: PeerSocket, trust: PeerTrust): boolean {
+  if (socket.authorized !== true) return false;
+  const cert = socket.getPeerCertificate(false) as PeerCertificateInfo;
+  if (!cert || cert.serialNumber === undefined) return false;
+  if (trust.isRevoked(cert.serialNumber)) return true;
+  const notAfterMs = cert.valid_to ? Date.parse(cert.valid_to) : Number.NaN;
+  return trust.now !== undefined && !Number.isNaN(notAfterMs) && trust.now() > notAfterMs;
+}

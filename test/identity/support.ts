@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { initAuthority, openAuthority, type Authority } from '../../src/ca/authority.js';
+import { splitPem } from '../../src/ca/x509.js';
 import { ManualClock, systemClock } from '../../src/core/clock.js';
 
 /** A workload's key and certificate chain, PEM, with what the gateway derives from them. */
@@ -46,13 +47,23 @@ export async function expiredWorkload(caDir: string, id: string): Promise<Worklo
   return workload(past, id, { ttlMs: 3_600_000 * 47 });
 }
 
-/** Writes `w` as PREFIX.crt / PREFIX.key (0600) for openssl and curl-like tools; returns the paths. */
-export async function writeWorkload(dir: string, name: string, w: Workload): Promise<{ certPath: string; keyPath: string }> {
+/**
+ * Writes `w` as NAME.crt (leaf + intermediate), NAME.key (0600) and NAME.chain.crt (the intermediate
+ * alone: `openssl s_client -cert` sends only the first certificate of its file, `-cert_chain` the rest).
+ */
+export async function writeWorkload(dir: string, name: string, w: Workload): Promise<{ certPath: string; keyPath: string; chainPath: string }> {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
+  const chainPath = join(dir, `${name}.chain.crt`);
   await writeFile(certPath, w.cert);
   await writeFile(keyPath, w.key, { mode: 0o600 });
-  return { certPath, keyPath };
+  await writeFile(chainPath, splitPem(w.cert).slice(1).join(''));
+  return { certPath, keyPath, chainPath };
+}
+
+/** The `openssl s_client` arguments presenting `files` as the client certificate with its chain. */
+export function clientCertArgs(files: { certPath: string; keyPath: string; chainPath: string }): string[] {
+  return ['-cert', files.certPath, '-key', files.keyPath, '-cert_chain', files.chainPath];
 }
 
 /** One TLS handshake to `port`; resolves the server certificate's serial (lowercase hex) and the ALPN. */
