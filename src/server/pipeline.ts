@@ -292,7 +292,7 @@ function attempt(ex: Exchange): void {
   const now = ex.deps.clock.monotonic();
   const remaining = ex.deadline - now;
   if (remaining <= 0) throw new GatewayError('UPSTREAM_TIMEOUT', 'Upstream did not answer in time');
-  const target = pick(pr.pool, ex.hashKey, ex.tried ?? NO_TARGETS, ex.deps.clock);
+  const target = pick(pr.pool, ex.hashKey, ex.tried ?? NO_TARGETS, ex.deps.clock, ex.target);
   const dispatcher = pr.dispatchers.get(target.origin);
   if (dispatcher === undefined) throw new GatewayError('INTERNAL', 'No connection pool for target');
   if (!tryAcquire(pr.pool)) {

@@ -76,8 +76,8 @@ describe('pool', () => {
       const { pool, clock, primaries } = setup({ balance }, [1, 1]);
       const [a, b] = primaries as [TargetState, TargetState];
       for (let i = 0; i < 20; i++) {
-        expect(pick(pool, `k${i}`, new Set([a, b]), clock)).toBe(a);
-        expect(pick(pool, `k${i}`, new Set([b, a]), clock)).toBe(b);
+        expect(pick(pool, `k${i}`, new Set([a, b]), clock, b)).toBe(a);
+        expect(pick(pool, `k${i}`, new Set([a, b]), clock, a)).toBe(b);
       }
     }
   });

@@ -87,25 +87,18 @@ export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'back
  * Picks a target for one attempt. Primaries first; backups only while no primary is available. Within
  * a tier the selector's candidates are walked in order and the first available one not in `exclude` wins.
  * When every available one is excluded (all already tried), one of them is tried again rather than failing
- * over to the other tier, and never the previous attempt's target while another exists: `exclude` is read
- * in insertion order, its last element being the target of the attempt that just failed. `key` matters only
- * for consistent-hash (see hash-key.ts).
+ * over to the other tier, and never `previous` (the target of the attempt that just failed) while another
+ * exists. `key` matters only for consistent-hash (see hash-key.ts).
  * Throws GatewayError NO_HEALTHY_UPSTREAM when no target of either tier is available.
  */
-export function pick(pool: UpstreamPool, key: string, exclude: ReadonlySet<TargetState>, clock: Clock): TargetState {
+export function pick(pool: UpstreamPool, key: string, exclude: ReadonlySet<TargetState>, clock: Clock, previous?: TargetState): TargetState {
   const now = clock.now();
-  const last = exclude.size > 0 ? lastOf(exclude) : undefined;
+  const last = exclude.size > 0 ? previous : undefined;
   const fromPrimaries = pickIn(pool.primarySelector, pool.primaries, key, exclude, last, now);
   if (fromPrimaries) return fromPrimaries;
   const fromBackups = pickIn(pool.backupSelector, pool.backups, key, exclude, last, now);
   if (fromBackups) return fromBackups;
   throw new GatewayError('NO_HEALTHY_UPSTREAM', `No healthy target in upstream "${pool.name}"`);
-}
-
-function lastOf(set: ReadonlySet<TargetState>): TargetState | undefined {
-  let last: TargetState | undefined;
-  for (const t of set) last = t;
-  return last;
 }
 
 function pickIn(
