@@ -1,13 +1,19 @@
-/** `tollgate start`: run the gateway until SIGTERM/SIGINT; SIGHUP reloads. */
+/** `tollgate start`: run the gateway until SIGTERM/SIGINT; SIGHUP reloads. `workers > 1` runs a node:cluster group. */
 import { parseArgs } from 'node:util';
+import { loadConfigFile, type LoadedConfig } from '../../config/load.js';
 import { ConfigError, formatIssue } from '../../config/validate.js';
+import { isClusterWorker, resolveWorkers, runClusterPrimary, runClusterWorker } from '../../control/cluster.js';
 import { startGateway, type Gateway } from '../../control/lifecycle.js';
+import { createLogger } from '../../telemetry/logger.js';
 import { UserError } from '../errors.js';
 
 const HELP = `Usage: tollgate start [--config PATH]
 
 Runs the gateway (default config: config/gateway.yaml). Logs JSON lines to stdout.
 SIGHUP reloads the config; SIGTERM or SIGINT drain in-flight requests and exit 0.
+With \`workers\` other than 1 the process is a supervisor: it forks the workers (one port,
+connections shared by node:cluster), keeps the one memory store they count limits in, and passes
+SIGHUP and SIGTERM on to every worker.
 `;
 
 /** Wires process signals to a running gateway; resolves when it has shut down. */
@@ -34,6 +40,14 @@ export function runUntilSignalled(gw: Gateway): Promise<number> {
   });
 }
 
+/** Expected start-up failures as one sentence (exit 1); anything else is rethrown. */
+function startError(configPath: string, err: unknown): unknown {
+  if (err instanceof ConfigError) return new UserError(`invalid config ${configPath}:\n${err.issues.map(formatIssue).join('\n')}`);
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE' || e.code === 'EACCES') return new UserError(`cannot listen: ${e.message}`);
+  return err;
+}
+
 export async function runStart(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help) {
@@ -41,14 +55,26 @@ export async function runStart(argv: string[]): Promise<number> {
     return 0;
   }
   const configPath = values.config ?? 'config/gateway.yaml';
+  if (isClusterWorker()) {
+    try {
+      return await runClusterWorker({ configPath, logger: createLogger() });
+    } catch (err) {
+      throw startError(configPath, err);
+    }
+  }
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfigFile(configPath);
+  } catch (err) {
+    throw startError(configPath, err);
+  }
+  const workers = resolveWorkers(loaded.spec.workers);
+  if (workers > 1) return runClusterPrimary({ spec: loaded.spec, workers, logger: createLogger().child({ role: 'primary' }) });
   let gw: Gateway;
   try {
     gw = await startGateway({ configPath });
   } catch (err) {
-    if (err instanceof ConfigError) throw new UserError(`invalid config ${configPath}:\n${err.issues.map(formatIssue).join('\n')}`);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') throw new UserError(`cannot listen: ${e.message}`);
-    throw err;
+    throw startError(configPath, err);
   }
   return runUntilSignalled(gw);
 }
