@@ -12,7 +12,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { h1, h1Agent, h2, h2Session, type ClientTls, type SimpleResponse } from '../support/clients.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
-import { expiredWorkload, foreignAuthority, workload, type Workload } from './support.js';
+import { expiredWorkload, foreignAuthority, RELAXED_GUARD, workload, type Workload } from './support.js';
 
 const TD = 'spiffe://tollgate.local';
 const WEB = `${TD}/web`;
@@ -69,7 +69,7 @@ describe('client certificates, clientAuth: optional (h1 and h2)', () => {
         ],
         upstreams: { app: { targets: [{ url: up.url }] } },
       },
-      { clock },
+      { clock, edgeGuard: RELAXED_GUARD },
     );
     const ca = t.gw.tls.authority;
     creds.right = await workload(ca, WEB);

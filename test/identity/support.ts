@@ -1,6 +1,6 @@
 /** Shared helpers of the identity tests: workload credentials from our CA, a foreign CA, an expired cert. */
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { initAuthority, openAuthority, type Authority } from '../../src/ca/authority.js';
@@ -35,7 +35,7 @@ export async function workload(authority: Authority, id: string, opts: { ttlMs?:
 
 /** A second, unrelated CA with the same trust domain: its certificates name the same ids. */
 export async function foreignAuthority(dir: string, trustDomain = 'tollgate.local'): Promise<Authority> {
-  return initAuthority(join(dir, 'foreign-ca'), { trustDomain, clock: systemClock });
+  return initAuthority(await mkdtemp(join(dir, 'foreign-ca-')), { trustDomain, clock: systemClock });
 }
 
 /**
@@ -79,3 +79,12 @@ export function handshake(port: number, ca: string, opts: { servername?: string;
     s.once('error', reject);
   });
 }
+
+/**
+ * Edge-guard limits out of the way: these tests make many handshakes and deliberate CA failures from
+ * one loopback address, which the default per-IP guard would (rightly) block.
+ */
+export const RELAXED_GUARD = {
+  handshakes: { points: 1_000_000, durationSec: 10 },
+  caFailures: { maxFailures: 1_000_000, windowSec: 600, blockSec: 1 },
+} as const;
