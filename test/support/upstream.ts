@@ -11,7 +11,8 @@ export type Action =
   | { kind: 'delay'; ms: number }
   | { kind: 'hangup' }
   | { kind: 'truncate' }
-  | { kind: 'echo' };
+  | { kind: 'echo' }
+  | { kind: 'stream'; bytes: number };
 
 export const ok = (body?: string, headers?: Record<string, string>): Action => ({ kind: 'ok', body, headers });
 export const status = (n: number): Action => ({ kind: 'status', status: n });
@@ -19,6 +20,8 @@ export const delay = (ms: number): Action => ({ kind: 'delay', ms });
 export const hangup: Action = { kind: 'hangup' };
 export const truncate: Action = { kind: 'truncate' };
 export const echo: Action = { kind: 'echo' };
+/** Answers with `bytes` bytes, produced chunk by chunk with backpressure. */
+export const streamBytes = (bytes: number): Action => ({ kind: 'stream', bytes });
 
 export interface SeenRequest {
   method: string;
@@ -106,6 +109,24 @@ export async function startUpstream(name: string, script: (req: IncomingMessage,
             }
           }, action.ms);
           res.on('close', () => clearTimeout(t));
+          return;
+        }
+        case 'stream': {
+          const chunk = Buffer.alloc(256 * 1024, 0x62);
+          let left = action.bytes;
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(action.bytes), 'x-upstream': name });
+          const pump = (): void => {
+            while (left > 0) {
+              const n = Math.min(left, chunk.length);
+              left -= n;
+              if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+                res.once('drain', pump);
+                return;
+              }
+            }
+            res.end();
+          };
+          pump();
           return;
         }
         case 'truncate':
