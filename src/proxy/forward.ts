@@ -166,13 +166,12 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     return (this.#res as ServerResponse).write(chunk);
   }
 
-  onComplete(trailers: string[] | Buffer[] | null): void {
+  onComplete(trailers: string[] | Buffer[] | UpstreamTrailerObject | null): void {
     if (this.#finished) return;
     const res = this.#res;
-    if (trailers && trailers.length > 0 && isH2(res)) {
-      const t: Record<string, string> = {};
-      for (let i = 0; i < trailers.length; i += 2) t[trailers[i]!.toString().toLowerCase()] = trailers[i + 1]!.toString();
-      res.addTrailers(t);
+    if (trailers !== null && isH2(res)) {
+      const t = trailerRecord(trailers);
+      if (t !== undefined) res.addTrailers(t);
     }
     res.end();
     this.#finish(null);
@@ -186,6 +185,32 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   onUpgrade(): void {
     // Upgrades go through proxy/websocket.ts, never through this handler.
   }
+}
+
+/** Trailers from an HTTP/2 upstream: undici passes node:http2's header object, not a flat list. */
+type UpstreamTrailerObject = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * Trailers as addTrailers takes them, or undefined when there are none. undici hands HTTP/1.1 trailers
+ * as a flat [name, value, …] list and HTTP/2 trailers (gRPC's grpc-status) as a header object.
+ */
+function trailerRecord(trailers: string[] | Buffer[] | UpstreamTrailerObject): Record<string, string> | undefined {
+  const t: Record<string, string> = {};
+  let any = false;
+  if (Array.isArray(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) {
+      t[trailers[i]!.toString().toLowerCase()] = trailers[i + 1]!.toString();
+      any = true;
+    }
+  } else {
+    for (const name in trailers) {
+      const v = trailers[name];
+      if (v === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
+      t[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+      any = true;
+    }
+  }
+  return any ? t : undefined;
 }
 
 /**

@@ -32,7 +32,13 @@ describe('pools: active health and failover', () => {
   const probed = (name: string) => (req: { url?: string }) => (req.url === '/healthz' && down.has(name) ? status(503) : ok());
 
   beforeAll(async () => {
-    [p1, p2, b1, n1, n2] = await Promise.all(['p1', 'p2', 'b1', 'n1', 'n2'].map((n) => startUpstream(n, probed(n))));
+    [p1, p2, b1, n1, n2] = (await Promise.all(['p1', 'p2', 'b1', 'n1', 'n2'].map((n) => startUpstream(n, probed(n))))) as [
+      TestUpstream,
+      TestUpstream,
+      TestUpstream,
+      TestUpstream,
+      TestUpstream,
+    ];
     slow = await startUpstream('slow', (req) => (req.url === '/healthz' ? ok() : delay(400)));
     down.add('n1').add('n2');
     const healthCheck = { path: '/healthz', interval: `${INTERVAL_MS}ms`, timeout: '200ms', healthyThreshold: THRESHOLD, unhealthyThreshold: THRESHOLD };
