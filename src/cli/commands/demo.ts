@@ -132,6 +132,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const key = rel(keyPath);
   const base = `https://localhost:${gw.publicPort}`;
   const admin = `http://127.0.0.1:${gw.adminPort}`;
+  const onboarded = rel(join(demoDir, 'onboarded'));
   process.stderr.write(`
 tollgate demo is running — gateway ${base}, admin ${admin}
 Sample upstreams: primary-1 :3001, primary-2 :3002, backup-1 :3101 (control on :3000). Ctrl-C stops.
@@ -154,6 +155,11 @@ Sample upstreams: primary-1 :3001, primary-2 :3002, backup-1 :3101 (control on :
   curl --cacert ${ca} ${base}/whoami        # "upstream": "backup-1" once health checks see it (~2 s)
   curl -s ${admin}/status                    # activeTier: "backup"
   curl -X POST http://127.0.0.1:3000/primaries/start
+
+  # 6. Onboard a workload in two commands (its key never leaves it), then call the mTLS route:
+  TOKEN=$(npx tollgate ca token --id spiffe://tollgate.local/web --dir ${rel(gw.spec.ca.dir)})
+  npx tollgate cert request --gateway ${base} --token "$TOKEN" --out ${onboarded} --cacert ${ca}
+  curl --cacert ${ca} --cert ${onboarded}.crt --key ${onboarded}.key ${base}/api/orders
 
   # Dashboard: ${admin}/   Metrics: ${admin}/metrics   Reload: kill -HUP ${process.pid}
 `);
