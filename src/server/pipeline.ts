@@ -353,7 +353,7 @@ function onAttemptDone(ex: Exchange, target: TargetState, result: AttemptResult)
   else if (err instanceof RetryableStatusError) outcome = 'http-5xx';
   else outcome = classifyUpstreamError(err);
   observeResult(pr.pool, target, outcome, latency);
-  ex.deps.metrics.upstreamRequests.labels(pr.name, target.url, outcome).inc();
+  ex.deps.metrics.countUpstream(pr.name, target.url, outcome);
 
   if (err === null) {
     ex.status = result.status;

@@ -21,6 +21,8 @@ export interface Metrics {
   readonly edgeGuardRejections: Counter<'kind'>;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
+  /** Per-attempt fast path: a cached child for (upstream, target, outcome). */
+  countUpstream(upstream: string, target: string, outcome: string): void;
 }
 
 /** Creates the registry and every metric; `defaults` adds process metrics (off in tests). */
@@ -36,13 +38,15 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     registers: [registry],
   });
   const counterChildren = new Map<string, { inc(): void }>();
+  const upstreamChildren = new Map<string, { inc(): void }>();
+  const upstreamRequests = new Counter({ name: 'tollgate_upstream_requests_total', help: 'Attempts sent to upstream targets, by outcome.', labelNames: ['upstream', 'target', 'outcome'] as const, registers: [registry] });
   const histChildren = new Map<string, { observe(v: number): void }>();
   const healthRefreshers = new Set<() => void>();
   return {
     registry,
     requests,
     requestDuration,
-    upstreamRequests: new Counter({ name: 'tollgate_upstream_requests_total', help: 'Attempts sent to upstream targets, by outcome.', labelNames: ['upstream', 'target', 'outcome'] as const, registers: [registry] }),
+    upstreamRequests,
     upstreamHealthy: new Gauge({
       name: 'tollgate_upstream_target_healthy',
       help: '1 when the target is healthy and not ejected.',
@@ -84,6 +88,15 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
         histChildren.set(route, h);
       }
       h.observe(seconds);
+    },
+    countUpstream(upstream: string, target: string, outcome: string): void {
+      const key = `${upstream}\0${target}\0${outcome}`;
+      let c = upstreamChildren.get(key);
+      if (c === undefined) {
+        c = upstreamRequests.labels(upstream, target, outcome);
+        upstreamChildren.set(key, c);
+      }
+      c.inc();
     },
   };
 }

@@ -72,7 +72,10 @@ export async function runStart(argv: string[]): Promise<number> {
   if (workers > 1) return runClusterPrimary({ spec: loaded.spec, workers, logger: createLogger().child({ role: 'primary' }) });
   let gw: Gateway;
   try {
-    gw = await startGateway({ configPath });
+    // TOLLGATE_DATA_PATH=fastify routes proxied requests through a fastify catch-all instead of
+    // straight from the server's request event: kept for benchmarking the two (docs/design.md).
+    const dataPath = process.env.TOLLGATE_DATA_PATH === 'fastify' ? 'fastify' : 'direct';
+    gw = await startGateway({ configPath, dataPath });
   } catch (err) {
     throw startError(configPath, err);
   }
