@@ -173,7 +173,7 @@ describe('CA API on the gateway listener', () => {
     // Flip a byte inside the signature of a valid openssl CSR.
     const pem = await readFile((await opensslCsr(t.dir, 'sig', `URI:${WEB}`)).csrPath, 'utf8');
     const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
-    der[der.length - 3] ^= 0x01;
+    der.writeUInt8(der.readUInt8(der.length - 3) ^ 0x01, der.length - 3);
     const broken = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     const bad = await sign({ csr: broken }, { authorization: `Bearer ${await token()}` });
     expect(bad.status).toBe(400);

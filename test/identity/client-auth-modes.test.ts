@@ -54,7 +54,7 @@ describe('clientAuth: require', () => {
   let up: TestUpstream;
   let t: TestGateway;
   const creds: Record<string, Workload> = {};
-  const files: Record<string, { certPath: string; keyPath: string }> = {};
+  const files: Record<string, { certPath: string; keyPath: string; chainPath: string }> = {};
   let rootPath: string;
 
   beforeAll(async () => {

@@ -67,7 +67,7 @@ export function clientCertArgs(files: { certPath: string; keyPath: string; chain
 }
 
 /** One TLS handshake to `port`; resolves the server certificate's serial (lowercase hex) and the ALPN. */
-export function handshake(port: number, ca: string, opts: { servername?: string; alpn?: string[] } = {}): Promise<{ serial: string; alpn: string | false }> {
+export function handshake(port: number, ca: string, opts: { servername?: string; alpn?: string[] } = {}): Promise<{ serial: string; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
     const s: TLSSocket = connect({ host: '127.0.0.1', port, ca, servername: opts.servername ?? 'localhost', ALPNProtocols: opts.alpn ?? ['http/1.1'] });
     s.once('secureConnect', () => {
