@@ -104,4 +104,21 @@ describe('pools: balancers and route splits through the gateway', () => {
     expect(await metricSum(t, 'tollgate_upstream_requests_total', { upstream: 'next', outcome: 'ok' })).toBe(counts.v2);
     expect(await metricSum(t, 'tollgate_upstream_requests_total', { upstream: 'stable', outcome: 'ok' })).toBe(counts.v1);
   });
+
+  it('ok/a reload that drops a pool drops its target_healthy series; unchanged pools keep theirs', async () => {
+    const healthySeries = async (upstream: string): Promise<number> => {
+      const text = await (await fetch(`${t.adminUrl}/metrics`)).text();
+      return text.split('\n').filter((l) => l.startsWith(`tollgate_upstream_target_healthy{upstream="${upstream}"`)).length;
+    };
+    expect(await healthySeries('rr')).toBe(2);
+    const ewmaBefore = (await upstreamStatus(t, 'ewma')).targets[1]!.ewmaMs;
+    const spec = t.gw.spec as unknown as { routes: { name: string }[]; upstreams: Record<string, unknown> };
+    const { rr: _dropped, ...upstreams } = spec.upstreams;
+    await t.writeConfig({ routes: spec.routes.filter((r) => r.name !== 'rr'), upstreams });
+    expect((await t.gw.reload()).result).toBe('success');
+    expect(await healthySeries('rr')).toBe(0);
+    expect(await healthySeries('ewma')).toBe(2);
+    // Unchanged definition: the same running pool, latency history included.
+    expect((await upstreamStatus(t, 'ewma')).targets[1]!.ewmaMs).toBe(ewmaBefore);
+  });
 });
