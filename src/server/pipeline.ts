@@ -64,6 +64,8 @@ class Exchange {
   deadline = 0;
   attemptStart = 0;
   hasBody = false;
+  /** The request path as received, without the query string (queries may carry secrets: never logged). */
+  path = '';
   /** Set for an HTTP/1.1 WebSocket upgrade: the client socket and what it sent after the head. */
   upgrade: { readonly socket: Duplex; readonly head: Buffer } | undefined = undefined;
 
@@ -141,6 +143,7 @@ function route(ex: Exchange): Promise<void> | undefined {
   const rt = match.value;
   ex.route = rt;
   ex.routeName = rt.name;
+  ex.path = rawPath;
   ex.upstreamPath = upstreamPath(match, path) + query;
 
   const contentLength = headerOf(req, 'content-length');
@@ -266,16 +269,13 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string
     if (tokens !== undefined && tokens.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  const peerIp = clientIp;
+  // The original authority goes upstream (like Envoy and HAProxy; nginx would send the target's).
+  if (authority !== '') out.push('host', authority, 'x-forwarded-host', authority);
   out.push(
-    'host',
-    authority,
     'x-forwarded-for',
-    forwardedFor(headerOf(req, 'x-forwarded-for'), clientIp, snap.isTrustedProxy(peerIp)),
+    forwardedFor(headerOf(req, 'x-forwarded-for'), clientIp, snap.isTrustedProxy(clientIp)),
     'x-forwarded-proto',
     'https',
-    'x-forwarded-host',
-    authority,
     'x-request-id',
     ex.requestId,
     'traceparent',
@@ -423,7 +423,7 @@ function finish(ex: Exchange, err?: unknown, code?: string): void {
     requestId: ex.requestId,
     route: ex.route === undefined ? null : ex.routeName,
     method: ex.req.method,
-    path: ex.req.url,
+    path: ex.path === '' ? splitPathAndQuery(ex.req.url ?? '').path : ex.path,
     proto: ex.h2 ? 'h2' : 'http/1.1',
     status: ex.status,
     durationMs: Math.round(seconds * 1e4) / 10,
