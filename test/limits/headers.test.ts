@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import type { Agent } from 'undici';
 import { ManualClock } from '../../src/core/clock.js';
+import type { GatewayOptions } from '../../src/control/lifecycle.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { h1, h1Agent, h2, h2Session, type SimpleResponse } from '../support/clients.js';
@@ -148,7 +149,7 @@ describe('edge guard', () => {
     await up?.close();
   });
 
-  async function gateway(edgeGuard: Parameters<typeof startTestGateway>[1]['edgeGuard']): Promise<TestGateway> {
+  async function gateway(edgeGuard: GatewayOptions['edgeGuard']): Promise<TestGateway> {
     const g = await startTestGateway(
       { routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'up' }], upstreams: { up: { targets: [{ url: up.url }] } } },
       { edgeGuard },
