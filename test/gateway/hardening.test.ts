@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { constants as h2c } from 'node:http2';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { delay, ok, startUpstream, streamBytes, type TestUpstream } from '../support/upstream.js';
 import { h1, h1Agent, h2, h2Session } from '../support/clients.js';
 import { exchange, rawTls } from '../support/raw.js';
 import { waitFor } from '../support/wait.js';
@@ -13,11 +13,11 @@ describe('edge hardening', () => {
   let agent: Agent;
 
   beforeAll(async () => {
-    up = await startUpstream('up');
+    up = await startUpstream('up', (req) => (req.url?.startsWith('/slow') ? delay(300) : req.url?.startsWith('/big') ? streamBytes(64 * 1024 * 1024) : ok()));
     t = await startTestGateway({
       limits: { maxHeaderBytes: 4096, maxBodyBytes: 1000, headersTimeout: '1s', idleTimeout: '5s' },
       routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'up' }],
-      upstreams: { up: { targets: [{ url: up.url }] } },
+      upstreams: { up: { targets: [{ url: up.url }], circuitBreaker: { maxConnections: 50, maxPendingRequests: 0 } } },
     });
     agent = h1Agent({ ca: t.rootPem });
   });
@@ -142,4 +142,33 @@ describe('edge hardening', () => {
     const res = await waitFor(async () => (await h1(agent, `${t.url}/still-alive`)).status === 200, { what: 'gateway to serve' });
     expect(res).toBe(true);
   });
+
+  it('ok/h2 streams reset mid-flight (waiting for headers, or mid-body) free their upstream requests; the proxy still serves', async () => {
+    const session = await h2Session(t.url, { ca: t.rootPem });
+    session.on('error', () => undefined);
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const path = i % 2 === 0 ? `/slow/${i}` : `/big/${i}`;
+      const req = session.request({ ':path': path });
+      req.on('error', () => undefined);
+      started.push(
+        new Promise<void>((resolve) => {
+          // Reset once the upstream has the request (slow) or the first body bytes arrived (big).
+          const reset = (): void => {
+            req.close(h2c.NGHTTP2_CANCEL);
+            resolve();
+          };
+          if (i % 2 === 0) setTimeout(reset, 50);
+          else req.once('data', reset);
+          req.on('close', () => resolve());
+        }),
+      );
+    }
+    await Promise.all(started);
+    session.destroy();
+    // With maxConnections 50 and no pending allowance, leaked upstream requests would make this 503.
+    await waitFor(() => t.gw.holder.current.pools.get('up')!.pool.primaries[0]!.inFlight === 0, { timeoutMs: 10_000, what: 'in-flight attempts to drain' });
+    const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => h1(agent, `${t.url}/after-reset/${i}`).then((r) => r.status)));
+    expect(statuses.every((x) => x === 200)).toBe(true);
+  }, 60_000);
 });
