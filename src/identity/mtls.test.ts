@@ -10,7 +10,7 @@ import { generateKeyPair, privateKeyToPem } from '../ca/x509.js';
 import { ManualClock } from '../core/clock.js';
 import { tempDir } from '../../test/ca/support.js';
 import { tlsSocketOf } from '../tls/peer.js';
-import { identityFromSocket, parseSubjectAltName } from './mtls.js';
+import { identityFromSocket, parseSubjectAltName, verifiedPeerRevoked, type PeerSocket, type PeerTrust } from './mtls.js';
 
 interface Creds {
   cert: string;
@@ -157,5 +157,26 @@ describe('identityFromSocket over real TLS', () => {
     } finally {
       session.close();
     }
+  });
+});
+
+describe('verifiedPeerRevoked (what clientAuth: require refuses after node verified the chain)', () => {
+  const socket = (authorized: boolean, cert: object): PeerSocket => ({ authorized, getPeerCertificate: () => cert });
+  const cert = { serialNumber: '0A1B', valid_to: 'Jan  1 00:00:00 2030 GMT' };
+  const trust = (revoked: string[], now = Date.parse('2029-01-01T00:00:00Z')): PeerTrust => ({
+    isRevoked: (s) => revoked.includes(s.toLowerCase().replace(/^0+/, '')),
+    now: () => now,
+  });
+
+  it('ok/a verified, unrevoked, unexpired certificate is kept', () => {
+    expect(verifiedPeerRevoked(socket(true, cert), trust([]))).toBe(false);
+  });
+  it('error/revoked serial, and expired by the gateway clock', () => {
+    expect(verifiedPeerRevoked(socket(true, cert), trust(['a1b']))).toBe(true);
+    expect(verifiedPeerRevoked(socket(true, cert), trust([], Date.parse('2030-01-02T00:00:00Z')))).toBe(true);
+  });
+  it('ok/no certificate or an unverified one is left to node (false)', () => {
+    expect(verifiedPeerRevoked(socket(false, cert), trust(['a1b']))).toBe(false);
+    expect(verifiedPeerRevoked(socket(true, {}), trust(['a1b']))).toBe(false);
   });
 });
