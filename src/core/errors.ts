@@ -54,7 +54,12 @@ export class GatewayError extends Error {
   readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, opts: GatewayErrorOptions = {}) {
+    // Expected errors on the request path (404, 429, 502 …) need no stack: capturing one costs more
+    // than the rest of a rejected request. The cause, when there is one, keeps its own.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    Error.stackTraceLimit = limit;
     this.name = 'GatewayError';
     this.code = code;
     this.status = STATUS[code];
