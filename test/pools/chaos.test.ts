@@ -86,7 +86,7 @@ describe('pools: chaos', () => {
           targets: targets.map((x) => ({ url: `http://127.0.0.1:${x.port}` })),
           // A generous probe timeout: on a loaded machine a 100 ms one fails live targets too (and with
           // all three down the gateway would rightly answer 503). A killed target refuses at once anyway.
-          healthCheck: { path: '/healthz', interval: '100ms', timeout: '1s', healthyThreshold: 2, unhealthyThreshold: 2 },
+          healthCheck: { path: '/healthz', interval: '100ms', timeout: '2s', healthyThreshold: 2, unhealthyThreshold: 2 },
           outlierDetection: { consecutiveFailures: 2, ejectionTime: '1s', maxEjectionPercent: 50 },
         },
       },

@@ -35,7 +35,7 @@ describe('pools: outlier ejection, circuit breaker, retries, retry budget', () =
     o = await Promise.all(['o1', 'o2', 'o3', 'o4'].map((n) => start(n, () => (n === 'o4' ? ok() : status(500)))));
     bad = await start('bad', () => status(502));
     good = await start('good', () => ok());
-    slow = await start('slow', () => delay(400));
+    slow = await start('slow', () => delay(1000));
     hang = await start('hang', () => hangup);
     r1 = await start('r1', () => ok());
     r2 = await start('r2', () => ok());
@@ -53,6 +53,7 @@ describe('pools: outlier ejection, circuit breaker, retries, retry budget', () =
         { name: 'od', match: { pathPrefix: '/od' }, upstream: 'od' },
         { name: 'regrow', match: { pathPrefix: '/regrow' }, upstream: 'regrow' },
         { name: 'cb', match: { pathPrefix: '/cb' }, upstream: 'cb' },
+        { name: 'warm', match: { pathPrefix: '/warm' }, upstream: 'warm' },
         { name: 'rh', match: { pathPrefix: '/rh' }, upstream: 'rh', retries: { attempts: 2, on: ['connect-failure', 'reset'] } },
         { name: 'twice', match: { pathPrefix: '/twice' }, upstream: 'twice', retries: { attempts: 3, on: ['reset'] } },
         { name: 'outage', match: { pathPrefix: '/outage' }, upstream: 'outage', retries: { attempts: 3, on: ['connect-failure'] } },
@@ -61,6 +62,7 @@ describe('pools: outlier ejection, circuit breaker, retries, retry budget', () =
         od: { targets: o.map((u) => ({ url: u.url })), outlierDetection: { consecutiveFailures: 2, ejectionTime: '10s', maxEjectionPercent: 50 } },
         regrow: { targets: [{ url: bad.url }, { url: good.url }], outlierDetection: { consecutiveFailures: 2, ejectionTime: '300ms', maxEjectionPercent: 50 } },
         cb: { targets: [{ url: slow.url }], circuitBreaker: { maxConnections: 1, maxPendingRequests: 1 } },
+        warm: { targets: [{ url: good.url }] },
         rh: { targets: [{ url: hang.url }, { url: r1.url }, { url: r2.url }] },
         twice: { targets: [{ url: x!.url }, { url: y!.url }] },
         outage: { targets: dead.map((p) => ({ url: `http://127.0.0.1:${p}` })) },
@@ -99,40 +101,55 @@ describe('pools: outlier ejection, circuit breaker, retries, retry budget', () =
   });
 
   it('ok/an ejected target comes back after ejectionTime and a repeat ejection lasts longer', async () => {
-    const ejectedFor = async (): Promise<number | undefined> => {
+    const ejectedUntil = async (): Promise<number | undefined> => {
       const e = (await upstreamStatus(t, 'regrow')).targets[0]!.ejectedUntil;
-      return e === null ? undefined : Date.parse(e) - Date.now();
+      return e === null ? undefined : Date.parse(e);
     };
-    for (let i = 0; i < 4 && (await ejectedFor()) === undefined; i++) await h1(agent, `${t.url}/regrow/x`);
-    const first = await ejectedFor();
-    expect(first).toBeDefined();
-    expect(first!).toBeLessThanOrEqual(300);
-    await waitFor(async () => (await ejectedFor()) === undefined, { timeoutMs: 3000, what: 'ejection over' });
-    for (let i = 0; i < 6 && (await ejectedFor()) === undefined; i++) await h1(agent, `${t.url}/regrow/x`);
-    const second = await ejectedFor();
-    expect(second).toBeDefined();
-    // Second ejection: 2 × 300 ms (minus the time it took to read /status).
-    expect(second!).toBeGreaterThan(350);
+    /** Sends requests until the bad target is ejected; the window of the request that ejected it. */
+    const untilEjected = async (): Promise<{ sentAt: number; doneAt: number; until: number }> => {
+      for (let i = 0; i < 8; i++) {
+        const sentAt = Date.now();
+        await h1(agent, `${t.url}/regrow/x`);
+        const doneAt = Date.now();
+        const until = await ejectedUntil();
+        if (until !== undefined && until >= sentAt + 300) return { sentAt, doneAt, until };
+      }
+      throw new Error('bad target never ejected');
+    };
+    const first = await untilEjected();
+    expect(first.until).toBeGreaterThanOrEqual(first.sentAt + 300);
+    expect(first.until).toBeLessThanOrEqual(first.doneAt + 300);
+    await waitFor(async () => (await ejectedUntil() ?? 0) <= Date.now(), { timeoutMs: 3000, what: 'ejection over' });
+    // Back in service; failing again ejects it for 2 × ejectionTime.
+    const second = await untilEjected();
+    expect(second.until).toBeGreaterThanOrEqual(second.sentAt + 600);
+    expect(second.until).toBeLessThanOrEqual(second.doneAt + 600);
   });
 
   it('error/over maxConnections + maxPendingRequests the breaker answers 503 at once, counted', async () => {
+    // Six client connections open beforehand, so the six requests reach the gateway together.
+    await Promise.all(Array.from({ length: 6 }, () => h1(agent, `${t.url}/warm/x`)));
     const started = Date.now();
     const timed = Array.from({ length: 6 }, async () => {
       const res = await h1(agent, `${t.url}/cb/x`);
       return { status: res.status, code: res.status === 503 ? (JSON.parse(res.body) as { error: { code: string } }).error.code : '', ms: Date.now() - started };
     });
     const results = await Promise.all(timed);
+    const admitted = results.filter((r) => r.status === 200);
     const refused = results.filter((r) => r.status === 503);
-    expect(results.filter((r) => r.status === 200)).toHaveLength(2);
+    expect(admitted).toHaveLength(2);
     expect(refused).toHaveLength(4);
     for (const r of refused) {
       expect(r.code).toBe('NO_HEALTHY_UPSTREAM');
-      expect(r.ms).toBeLessThan(350); // answered before the admitted ones (400 ms upstream) finished
+      // Answered at once: before the first admitted one (a 1 s upstream) finished.
+      expect(r.ms).toBeLessThan(Math.min(...admitted.map((a) => a.ms)));
+      expect(r.ms).toBeLessThan(1000);
     }
     expect(traffic(slow)).toHaveLength(2);
     const s = await upstreamStatus(t, 'cb');
     expect(s.circuitBreaker).toMatchObject({ maxConnections: 1, maxPendingRequests: 1, active: 0, pending: 0, rejected: 4 });
     expect(await metric(t, 'tollgate_requests_total', { route: 'cb', code: '503' })).toBe(4);
+    expect(t.logs.find({ msg: 'request', route: 'cb', code: 'NO_HEALTHY_UPSTREAM' })).toHaveLength(4);
   });
 
   it('ok/retries succeed around a target that resets connections', async () => {

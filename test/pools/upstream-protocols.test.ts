@@ -160,7 +160,7 @@ describe('pools: HTTP/2 upstreams, gRPC with trailers, upstream mTLS', () => {
           protocol: 'h2',
           tls: { identity: 'workload' },
           targets: [{ url: `https://127.0.0.1:${grpcPort}` }],
-          healthCheck: { path: '/healthz', interval: '100ms', timeout: '1s', healthyThreshold: 1, unhealthyThreshold: 1 },
+          healthCheck: { path: '/healthz', interval: '100ms', timeout: '2s', healthyThreshold: 1, unhealthyThreshold: 2 },
         },
         h2c: { protocol: 'h2', targets: [{ url: `http://127.0.0.1:${h2cPort}` }] },
         mesh: { tls: { identity: 'workload' }, targets: [{ url: `https://127.0.0.1:${meshPort}` }] },
