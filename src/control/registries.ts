@@ -24,6 +24,9 @@ export interface UpstreamTlsSource {
 /** How long dialling a target may take before it counts as a connect failure. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
+/** Streams per HTTP/2 session to a target (Node's and undici's default max concurrent streams). */
+const H2_STREAMS = 100;
+
 /**
  * The socket factory for one pool's targets. With `tls` (upstream mTLS) every new connection presents the
  * workload certificate current at dial time and verifies the target against the built-in root only, so a
@@ -142,9 +145,11 @@ export class PoolRegistry {
         t.origin,
         new Pool(t.origin, {
           connections: spec.circuitBreaker.maxConnections,
-          // HTTP/1.1: one request per connection at a time. h2: undici multiplexes up to the peer's
-          // SETTINGS_MAX_CONCURRENT_STREAMS (it falls back to one per connection if ALPN picks http/1.1).
-          ...(h2 ? { allowH2: true } : { pipelining: 1 }),
+          // HTTP/1.1: one request per connection at a time. h2: without `pipelining` undici sends one
+          // stream per session; with it, up to H2_STREAMS bodiless idempotent requests share a session
+          // (undici 7 never multiplexes a request with a streamed body or a non-idempotent method, so
+          // each gRPC call has a session of its own). Should ALPN pick http/1.1, GETs are pipelined.
+          ...(h2 ? { allowH2: true, pipelining: H2_STREAMS } : { pipelining: 1 }),
           keepAliveTimeout: 30_000,
           keepAliveMaxTimeout: 600_000,
           headersTimeout: 0,

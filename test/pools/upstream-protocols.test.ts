@@ -101,6 +101,7 @@ describe('pools: HTTP/2 upstreams, gRPC with trailers, upstream mTLS', () => {
   /** What the h2 upstreams saw: headers, ALPN, the client certificate's URI SAN. */
   const grpcSeen: { path: string; headers: IncomingHttpHeaders; alpn: string; peer: string }[] = [];
   const h2cSeen: { headers: IncomingHttpHeaders }[] = [];
+  let h2cSessions = 0;
 
   beforeAll(async () => {
     // The gateway first (it owns the CA), then upstreams with certificates from that CA, then a reload.
@@ -131,10 +132,12 @@ describe('pools: HTTP/2 upstreams, gRPC with trailers, upstream mTLS', () => {
     });
 
     h2c = createH2cServer();
+    h2c.on('session', () => h2cSessions++);
     h2c.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       h2cSeen.push({ headers });
       stream.respond({ ':status': 200, 'content-type': 'text/plain' });
-      stream.end('h2c');
+      // A little latency, so concurrent requests overlap at the upstream.
+      setTimeout(() => stream.end('h2c'), 50);
     });
 
     mesh = createHttpsServer({ ...(await serverCert(authority, 'mesh')), ca: rootPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
@@ -218,6 +221,14 @@ describe('pools: HTTP/2 upstreams, gRPC with trailers, upstream mTLS', () => {
     expect(res.body).toBe('h2c');
     expect(h2cSeen).toHaveLength(1);
     expect(h2cSeen[0]!.headers[':path']).toBe('/h2c/x');
+  });
+
+  it('ok/concurrent bodiless requests share one HTTP/2 session to the upstream', async () => {
+    const before = h2cSessions;
+    const res = await Promise.all(Array.from({ length: 8 }, (_, i) => h2(session, `/h2c/many-${i}`)));
+    expect(res.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(h2cSessions).toBe(before);
+    expect(h2cSessions).toBe(1);
   });
 
   it('ok/an https upstream that requires a client certificate sees the gateway workload identity', async () => {
