@@ -50,8 +50,11 @@ describe('workers: 2 (a real cluster)', () => {
     const { child, lines, stderr } = spawnCli(['start', '--config', configPath]);
     try {
       const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 40_000, what: `cluster ready (${stderr()})` });
-      const listening = lines.filter((l) => l.msg === 'listening');
-      expect(listening).toHaveLength(2);
+      // Each process writes its own lines to the shared stdout: the workers' may trail the primary's.
+      const listening = await waitFor(() => {
+        const found = lines.filter((l) => l.msg === 'listening');
+        return found.length === 2 ? found : undefined;
+      }, { what: 'both workers listening' });
       // Exactly one worker owns the admin port.
       const admins = listening.map((l) => l.admin).filter((a) => a !== null);
       expect(admins).toHaveLength(1);
@@ -72,17 +75,18 @@ describe('workers: 2 (a real cluster)', () => {
       child.kill('SIGHUP');
       const hup = await waitFor(() => lines.find((l) => l.msg === 'cluster reloaded'), { timeoutMs: 15_000, what: 'cluster reloaded' });
       expect(hup).toMatchObject({ result: 'success', workers: 2 });
-      expect(new Set(lines.filter((l) => l.msg === 'config reloaded').map((l) => l.worker))).toEqual(new Set([0, 1]));
+      await waitFor(() => new Set(lines.filter((l) => l.msg === 'config reloaded').map((l) => l.worker)).size === 2, { what: 'both workers reloaded' });
 
       // POST /reload on the admin (worker 0) also reloads both.
       const res = await fetch(`${String(admins[0])}/reload`, { method: 'POST' });
       expect(res.status).toBe(200);
       await waitFor(() => lines.filter((l) => l.msg === 'cluster reloaded').length === 2, { timeoutMs: 15_000, what: 'second cluster reload' });
-      expect(lines.filter((l) => l.msg === 'config reloaded')).toHaveLength(4);
+      await waitFor(() => lines.filter((l) => l.msg === 'config reloaded').length === 4, { what: 'both workers reloaded twice' });
 
       child.kill('SIGTERM');
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       expect(code).toBe(0);
+      // Exit codes are final; the last lines were flushed before the workers exited.
       expect(lines.filter((l) => l.msg === 'stopped')).toHaveLength(2);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
