@@ -110,6 +110,8 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
     if (!isMessage<ToPrimary>(msg)) return;
     if (msg.t === 'tollgate:ready') {
       slot.ready = true;
+      // Asked to stop while this worker was starting: it could not hear the first request.
+      if (stopping) send(slot.worker, { t: 'tollgate:shutdown' });
       if (!readyAnnounced && [...slots.values()].every((s) => s.ready)) {
         readyAnnounced = true;
         const admin = slots.get(0);
