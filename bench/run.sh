@@ -15,6 +15,8 @@
 #   BENCH_REPEAT=1             measured runs per peer and protocol; the least disturbed one is kept
 #   BENCH_QUIET_WAIT=60 BENCH_QUIET_MAX=10   before each run wait (at most that many seconds) until
 #                              both cores are under that % busy from other work on the machine
+#   BENCH_NICE=0               e.g. -10: our processes get priority over other work on a shared
+#                              machine (which then starves while the bench runs); off by default
 #   BENCH_NO_INSTALL=1         never apt-get; fail if a tool is missing
 set -euo pipefail
 
@@ -33,14 +35,19 @@ H2_STREAMS=${BENCH_H2_STREAMS:-10}
 MTLS=${BENCH_MTLS:-0}
 REPEAT=${BENCH_REPEAT:-1}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
+# Opt-in: run our processes at a higher priority (e.g. -10) on a machine shared with other work.
+# That starves the other work for the duration of the bench; off by default.
+NICE_LEVEL=${BENCH_NICE:-0}
+NICE=(nice -n "$NICE_LEVEL")
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 
-# Fixed loopback ports (tollgate's are also written in bench/gateway.yaml).
-ORIGIN_PORT=39080
-TOLLGATE_ADMIN_PORT=39901
+# Fixed loopback ports below Linux's ephemeral range (32768-60999), so that no client connection's
+# TIME_WAIT can block them (tollgate's are also written in bench/gateway.yaml).
+ORIGIN_PORT=29080
+TOLLGATE_ADMIN_PORT=29901
 declare -A PORT=(
-  [nginx]=39441 [haproxy]=39442 [undici]=39443 [undici-h2]=39444
-  [fastify-proxy]=39445 [http-proxy]=39446 [tollgate]=39449
+  [nginx]=29441 [haproxy]=29442 [undici]=29443 [undici-h2]=29444
+  [fastify-proxy]=29445 [http-proxy]=29446 [tollgate]=29449
 )
 # Which peers speak h2 (ALPN); the others are measured over HTTP/1.1 only.
 declare -A H2=([nginx]=1 [haproxy]=1 [undici-h2]=1 [fastify-proxy]=1 [tollgate]=1)
@@ -53,6 +60,7 @@ log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: $*"; exit 1; }
 
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 600 ]] || die "BENCH_DURATION must be 1..600 seconds"
+[[ "$NICE_LEVEL" =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer (-20..19)"
 [[ "$REPEAT" =~ ^[1-9]$ ]] || die "BENCH_REPEAT must be 1..9"
 [[ "$WARMUP" =~ ^[0-9]+$ && "$WARMUP" -le 60 ]] || die "BENCH_WARMUP must be 0..60 seconds"
 
@@ -108,7 +116,7 @@ stop_pid() {
 start_bg() {
   local name=$1 cpu=$2
   shift 2
-  taskset -c "$cpu" "$@" >"$OUT/logs/$name.out" 2>"$OUT/logs/$name.err" &
+  "${NICE[@]}" taskset -c "$cpu" "$@" >"$OUT/logs/$name.out" 2>"$OUT/logs/$name.err" &
   STARTED_PID=$!
   PIDS+=("$STARTED_PID")
 }
@@ -173,6 +181,12 @@ wait_quiet() {
 
 # ---------------------------------------------------------------- setup
 mkdir -p "$OUT"
+# One run at a time: a second run would wipe this run's files and fight over the ports.
+exec 9>"$OUT/.lock"
+flock -n 9 || die "another bench run is in progress (bench/out/.lock is held)"
+for p in "$ORIGIN_PORT" "$TOLLGATE_ADMIN_PORT" "${PORT[@]}"; do
+  port_in_use "$p" && die "port $p on 127.0.0.1 is in use; stop whatever listens there first"
+done
 rm -rf "$OUT/logs" "$OUT/runs" "$OUT/origin" "$OUT/nginx"
 mkdir -p "$OUT/logs" "$OUT/runs" "$OUT/tls" "$OUT/origin/tmp" "$OUT/nginx/tmp"
 RESULTS="$OUT/results.jsonl"
@@ -224,13 +238,10 @@ render() {
   printf '"load":"h1: wrk -t1 -c%s -d%ss; h2: h2load -t1 -c%s -m%s -D %s; warm-up %ss",' \
     "$H1_CONNS" "$DURATION" "$H2_CONNS" "$H2_STREAMS" "$DURATION" "$WARMUP"
   printf '"pinning":"proxy on CPU %s; origin and load generator on CPU %s",' "$PROXY_CPU" "$LOAD_CPU"
-  printf '"mtls":"%s"}\n' "$MTLS"
+  printf '"mtls":"%s","nice":"%s","repeat":"%s"}\n' "$MTLS" "$NICE_LEVEL" "$REPEAT"
 } >"$OUT/meta.json"
 
 # ---------------------------------------------------------------- origin
-for p in "$ORIGIN_PORT" "$TOLLGATE_ADMIN_PORT" "${PORT[@]}"; do
-  port_in_use "$p" && die "port $p on 127.0.0.1 is in use; stop whatever listens there first"
-done
 render "$BENCH_DIR/conf/origin.nginx.conf" "$OUT/origin/nginx.conf"
 start_bg origin "$LOAD_CPU" nginx -p "$OUT/origin/" -e "$OUT/origin/error.log" -c "$OUT/origin/nginx.conf" -g 'daemon off;'
 ORIGIN_PID=$STARTED_PID
@@ -323,7 +334,7 @@ measure() {
     h1)
       tool=wrk
       if ((WARMUP > 0)); then
-        taskset -c "$LOAD_CPU" wrk -t1 -c"$H1_CONNS" -d"${WARMUP}s" -s "$BENCH_DIR/lib/wrk-check.lua" "$url" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
+        "${NICE[@]}" taskset -c "$LOAD_CPU" wrk -t1 -c"$H1_CONNS" -d"${WARMUP}s" -s "$BENCH_DIR/lib/wrk-check.lua" "$url" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
         if ! grep -q '^BENCH_CHECK ok=[1-9][0-9]* bad=0 ' "$OUT/runs/$peer-$proto.warmup.txt"; then
           record_fail "$peer" "$proto" "warm-up check: $(grep BENCH_CHECK "$OUT/runs/$peer-$proto.warmup.txt" | tr '\n' ' ')"
           return
@@ -334,7 +345,7 @@ measure() {
     h2)
       tool=h2load
       if ((WARMUP > 0)); then
-        taskset -c "$LOAD_CPU" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "$WARMUP" "$url" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
+        "${NICE[@]}" taskset -c "$LOAD_CPU" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "$WARMUP" "$url" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
         if ! grep -q 'status codes: [1-9][0-9]* 2xx, 0 3xx, 0 4xx, 0 5xx' "$OUT/runs/$peer-$proto.warmup.txt"; then
           record_fail "$peer" "$proto" "warm-up: $(grep -E 'status codes|requests:' "$OUT/runs/$peer-$proto.warmup.txt" | tr '\n' ' ')"
           return
@@ -348,7 +359,7 @@ measure() {
         --cert "$OUT/tls/client.crt" --key "$OUT/tls/client.key" --ca "$OUT/tls/server.crt")
       [[ "$proto" == h1-mtls-new ]] && mopts+=(--new-connection-per-request)
       if ((WARMUP > 0)); then
-        taskset -c "$LOAD_CPU" node "$BENCH_DIR/peers/mtls-load.mjs" "${mopts[@]}" --duration "$WARMUP" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
+        "${NICE[@]}" taskset -c "$LOAD_CPU" node "$BENCH_DIR/peers/mtls-load.mjs" "${mopts[@]}" --duration "$WARMUP" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
       fi
       load=(node "$BENCH_DIR/peers/mtls-load.mjs" "${mopts[@]}")
       ;;
@@ -364,7 +375,7 @@ measure() {
     # The load tools stop by themselves after DURATION; timeout is only a backstop.
     # bash's `time` gives the load generator's own CPU seconds (user + sys).
     loadcpu=$( { TIMEFORMAT='%3U %3S'; time timeout --kill-after=5 $((DURATION + 30)) \
-      taskset -c "$LOAD_CPU" "${load[@]}" >"$stdout" 2>&1 || true; } 2>&1 )
+      "${NICE[@]}" taskset -c "$LOAD_CPU" "${load[@]}" >"$stdout" 2>&1 || true; } 2>&1 )
     t1=$(date +%s%N)
     ticks1=$(proc_ticks "$pid") oticks1=$(proc_ticks "$ORIGIN_PID")
     cp1=$(core_line "$PROXY_CPU") cl1=$(core_line "$LOAD_CPU")

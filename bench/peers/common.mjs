@@ -11,7 +11,7 @@ function need(name) {
 }
 
 export const port = Number(need('BENCH_PEER_PORT'));
-export const origin = need('BENCH_ORIGIN'); // e.g. http://127.0.0.1:39080
+export const origin = need('BENCH_ORIGIN'); // e.g. http://127.0.0.1:29080
 export const host = '127.0.0.1';
 
 /** TLS options for a terminating listener; with BENCH_CLIENT_CA the client may present a cert (mTLS scenario). */
