@@ -3,7 +3,7 @@ import { connect } from 'node:tls';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 
-function handshake(port: number, ca: string, opts: { maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1' | 'TLSv1.2'; alpn?: string[]; ciphers?: string }): Promise<{ protocol: string | null; alpn: string | false; cipher: string } | Error> {
+function handshake(port: number, ca: string, opts: { maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1' | 'TLSv1.2'; alpn?: string[]; ciphers?: string }): Promise<{ protocol: string | null; alpn: string | false | null; cipher: string } | Error> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: opts.alpn, maxVersion: opts.maxVersion, minVersion: opts.minVersion, ciphers: opts.ciphers });
     s.once('secureConnect', () => {
