@@ -36,7 +36,14 @@ describe('tollgate demo', () => {
       expect(limited.map((r) => r.status)).toContain(429);
       expect(limited[0]!.headers['ratelimit-policy']).toBeDefined();
       await fetch('http://127.0.0.1:3000/primaries/stop', { method: 'POST' });
-      await waitFor(async () => JSON.parse((await h1(anon, 'https://127.0.0.1:8443/whoami')).body).upstream === 'backup-1', { timeoutMs: 15_000, what: 'failover to the backup' });
+      // Retries plus outlier ejection make the failover seamless: the very next request is served.
+      const after = await h1(anon, 'https://127.0.0.1:8443/whoami');
+      expect(after.status).toBe(200);
+      expect(JSON.parse(after.body).upstream).toBe('backup-1');
+      await waitFor(async () => ((await (await fetch('http://127.0.0.1:9901/status')).json()) as { upstreams: { api: { activeTier: string } } }).upstreams.api.activeTier === 'backup', {
+        timeoutMs: 15_000,
+        what: '/status to show the backup tier',
+      });
       await fetch('http://127.0.0.1:3000/primaries/start', { method: 'POST' });
       await anon.close();
       await web.close();

@@ -152,7 +152,7 @@ Sample upstreams: primary-1 :3001, primary-2 :3002, backup-1 :3101 (control on :
 
   # 5. Failover: stop both primaries, watch the backup take over, then bring them back
   curl -X POST http://127.0.0.1:3000/primaries/stop
-  curl --cacert ${ca} ${base}/whoami        # "upstream": "backup-1" once health checks see it (~2 s)
+  curl --cacert ${ca} ${base}/whoami        # "upstream": "backup-1" at once (retry + outlier ejection)
   curl -s ${admin}/status                    # activeTier: "backup"
   curl -X POST http://127.0.0.1:3000/primaries/start
 
