@@ -5,6 +5,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { delay, ok, startUpstream, streamBytes, type TestUpstream } from '../support/upstream.js';
 import { h1, h1Agent, h2, h2Session } from '../support/clients.js';
 import { exchange, rawTls } from '../support/raw.js';
+import { rawH2Request } from '../support/raw-h2.js';
 import { waitFor } from '../support/wait.js';
 
 describe('edge hardening', () => {
@@ -171,4 +172,48 @@ describe('edge hardening', () => {
     const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => h1(agent, `${t.url}/after-reset/${i}`).then((r) => r.status)));
     expect(statuses.every((x) => x === 200)).toBe(true);
   }, 60_000);
+});
+
+describe('HTTP/2 connection-specific headers (RFC 9113 §8.2.2)', () => {
+  let up: TestUpstream;
+  let t: TestGateway;
+  beforeAll(async () => {
+    up = await startUpstream('up');
+    t = await startTestGateway({ routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'up' }], upstreams: { up: { targets: [{ url: up.url }] } } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await up?.close();
+  });
+
+  const base: [string, string][] = [
+    [':method', 'GET'],
+    [':scheme', 'https'],
+    [':authority', 'localhost'],
+  ];
+
+  it('ok/a plain request through the raw client is answered (the client itself works)', async () => {
+    const r = await rawH2Request(t.gw.publicPort, t.rootPem, [...base, [':path', '/plain']]);
+    expect(r.stream1FrameTypes[0]).toBe(1);
+    expect(up.seen.some((s) => s.url === '/plain')).toBe(true);
+  });
+
+  for (const [name, value] of [
+    ['connection', 'keep-alive'],
+    ['keep-alive', 'timeout=5'],
+    ['transfer-encoding', 'chunked'],
+    ['upgrade', 'websocket'],
+    ['proxy-connection', 'keep-alive'],
+    ['te', 'gzip'],
+  ] as const) {
+    it(`error/a request carrying "${name}" is refused and never forwarded`, async () => {
+      const path = `/conn-${name}`;
+      const r = await rawH2Request(t.gw.publicPort, t.rootPem, [...base, [':path', path], [name, value]]);
+      // nghttp2 treats the request as malformed and resets the stream with PROTOCOL_ERROR (RFC 9113
+      // §8.1.1) before it reaches the pipeline, whose own check (a 400) is the second line of defence.
+      expect(r.stream1FrameTypes).toEqual([3]);
+      expect(r.rstCode).toBe(1);
+      expect(up.seen.some((s) => s.url === path)).toBe(false);
+    });
+  }
 });
