@@ -17,9 +17,9 @@ import { countStatuses, metricValue } from './support.js';
 
 // Generous for a store on loopback, so that a loaded machine (a stalled event loop) does not
 // fake an outage during the exact-count phases; the hung-Redis phase proves the bound holds.
-const COMMAND_TIMEOUT_MS = 500;
+const COMMAND_TIMEOUT_MS = 1000;
 // A request is TLS + proxying on a loaded 2-core machine, on top of the store's wait.
-const MARGIN_MS = 300;
+const MARGIN_MS = 500;
 const RATE = 10; // per second
 const BURST = 20;
 
@@ -104,23 +104,36 @@ describe('limits shared through a real Redis', () => {
     // taken, however slow the machine, and the expected count is exact.
     const LOOPS = 2;
     const inFlight = 2 * LOOPS;
-    let answered = 0;
-    let done = false;
-    const ticker = (async () => {
-      await waitFor(() => answered >= BURST + inFlight, { timeoutMs: 20_000, what: 'the burst taken' });
-      for (let step = 0; step < 20; step++) {
-        clock.advance(100);
-        const mark = answered;
-        await waitFor(() => answered >= mark + inFlight + 1, { timeoutMs: 20_000, what: `answers after step ${step}` });
-      }
-      done = true;
-    })();
-    const results = await load([a, b], 'burst', LOOPS, () => done, () => answered++);
-    await ticker;
-    const advanced = 2000;
+    const outages = (): number => [a, b].reduce((n, g) => n + g.t.logs.find({ msg: 'counter store unreachable; counting locally' }).length, 0);
+    const burst = async (key: string): Promise<Array<SimpleResponse & { ms: number }>> => {
+      let answered = 0;
+      let done = false;
+      const ticker = (async () => {
+        await waitFor(() => answered >= BURST + inFlight, { timeoutMs: 20_000, what: 'the burst taken' });
+        for (let step = 0; step < 20; step++) {
+          clock.advance(100);
+          const mark = answered;
+          await waitFor(() => answered >= mark + inFlight + 1, { timeoutMs: 20_000, what: `answers after step ${step}` });
+        }
+        done = true;
+      })();
+      const out = await load([a, b], key, LOOPS, () => done, () => answered++);
+      await ticker;
+      return out;
+    };
+    // The claim holds while counting is shared. A machine stalled past the command timeout fakes
+    // an outage (that behaviour has its own tests below): then the burst runs again on a fresh key.
+    let results: Array<SimpleResponse & { ms: number }> = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const before = outages();
+      results = await burst(`burst-${attempt}`);
+      if (outages() === before) break;
+      await waitFor(() => [a, b].every((n) => failover(n).state === 'shared'), { timeoutMs: 10_000, what: 'shared again' });
+      expect(attempt, 'the store timed out during every attempt: machine overloaded?').toBeLessThan(3);
+    }
     const allowed = results.filter((r) => r.status === 200).length;
-    const expected = BURST + Math.floor((RATE * advanced) / 1000);
-    expect(Math.abs(allowed - expected)).toBeLessThanOrEqual(1);
+    const expected = BURST + RATE * 2;
+    expect(Math.abs(allowed - expected), `allowed ${allowed}, expected ${expected}`).toBeLessThanOrEqual(1);
     expect(results.every((r) => r.status === 200 || r.status === 429)).toBe(true);
     // Both gateways did part of the work, against one bucket.
     const text = await (await fetch(`${a.t.adminUrl}/metrics`)).text();
@@ -133,6 +146,7 @@ describe('limits shared through a real Redis', () => {
     const running = load([a, b], 'hung', 4, () => stop);
     await waitFor(() => a.t.logs.find({ msg: 'request' }).length > 40, { what: 'load under way' });
     const outagesBefore = a.t.logs.find({ msg: 'counter store unreachable; counting locally' }).length;
+    const resumedBefore = a.t.logs.find({ msg: 'counter store back; shared counting resumed' }).length;
     redis.freeze();
     try {
       await waitFor(() => a.t.logs.find({ msg: 'counter store unreachable; counting locally' }).length > outagesBefore, { timeoutMs: 5000, what: 'a counting locally' });
@@ -151,7 +165,7 @@ describe('limits shared through a real Redis', () => {
     }
     // Every replica (the idle deny one may have missed a heartbeat too) counts shared again.
     await waitFor(() => [a, b, deny].every((n) => failover(n).state === 'shared'), { timeoutMs: 10_000, what: 'shared again' });
-    expect(a.t.logs.find({ msg: 'counter store back; shared counting resumed' })).toHaveLength(1);
+    expect(a.t.logs.find({ msg: 'counter store back; shared counting resumed' })).toHaveLength(resumedBefore + 1);
   });
 
   it('error/Redis killed mid-load: no request waits past the command timeout, local fair shares apply, deny answers 503', async () => {
