@@ -26,9 +26,9 @@ import { createLogger } from '../src/telemetry/logger.js';
 const DURATION_S = Number(process.env.MTLS_BENCH_DURATION ?? 3);
 const WARMUP_S = 1;
 const CONCURRENCY = Number(process.env.MTLS_BENCH_CONCURRENCY ?? 16);
-const ROUNDS = 2;
-if (!(DURATION_S > 0 && DURATION_S <= 60) || !(CONCURRENCY > 0 && CONCURRENCY <= 256)) {
-  process.stderr.write('MTLS_BENCH_DURATION must be 1..60 s and MTLS_BENCH_CONCURRENCY 1..256\n');
+const ROUNDS = Number(process.env.MTLS_BENCH_ROUNDS ?? 2);
+if (!(DURATION_S > 0 && DURATION_S <= 60) || !(CONCURRENCY > 0 && CONCURRENCY <= 256) || !(ROUNDS >= 1 && ROUNDS <= 9)) {
+  process.stderr.write('MTLS_BENCH_DURATION must be 1..60 s, MTLS_BENCH_CONCURRENCY 1..256, MTLS_BENCH_ROUNDS 1..9\n');
   process.exit(2);
 }
 
@@ -140,7 +140,8 @@ async function main(): Promise<void> {
 
     const best = new Map<string, { perSec: number; failed: number }>();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const s of SCENARIOS) {
+      // Every other round runs backwards, so no scenario always follows the same one.
+      for (const s of round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse()) {
         const gw = gateways[s.gateway] as Gateway;
         const base = { port: gw.publicPort, ca: creds.ca, cert: s.cert ? creds.cert : undefined, key: s.cert ? creds.key : undefined, mode: s.mode, path: s.path, concurrency: CONCURRENCY };
         await runClient({ ...base, durationMs: WARMUP_S * 1000 });
