@@ -3,6 +3,7 @@
  * functions of the data-plane modules.
  */
 import { parseDuration } from '../core/duration.js';
+import type { Clock } from '../core/clock.js';
 import type { Identity } from '../core/types.js';
 import type { GatewaySpec, RetriesSpec, RouteSpec } from '../spec/schema.js';
 import { compileRoutes, type RouteEntry } from '../router/compile.js';
@@ -22,8 +23,10 @@ export interface CompileDeps {
   readonly generation: number;
   readonly configHash: string;
   readonly loadedAt: string;
-  /** The directory relative jwksFile paths were resolved against (already absolute after validation). */
+  /** The config file's directory (jwksFile paths are already absolute after validation). */
   readonly baseDir: string;
+  /** The gateway's clock: JWT exp/nbf are judged by it. */
+  readonly clock: Clock;
 }
 
 const ms = (d: string): number => parseDuration(d) ?? 0;
@@ -38,7 +41,7 @@ function compileRetries(spec: RetriesSpec | undefined): CompiledRetries | undefi
   });
 }
 
-function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string): CompiledRoute {
+function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string, clock: Clock): CompiledRoute {
   const refs = route.upstreams ?? [{ name: route.upstream as string, weight: 1 }];
   const split = refs.filter((r) => r.weight > 0).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight }));
   return Object.freeze({
@@ -49,7 +52,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
     split: Object.freeze(split),
     totalWeight: split.reduce((a, s) => a + s.weight, 0),
     mtlsAllow: route.auth?.mtls ? compileMtlsAllow(route.auth.mtls.allow) : undefined,
-    jwt: route.auth?.jwt ? compileJwtAuth(route.auth.jwt, baseDir) : undefined,
+    jwt: route.auth?.jwt ? compileJwtAuth(route.auth.jwt, baseDir, clock) : undefined,
     limits: compileLimitPolicy(route.name, route.rateLimit, route.quota),
   });
 }
@@ -58,7 +61,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
 export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSnapshot {
   const pools = new Map<string, PoolRuntime>();
   for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up));
-  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir) }));
+  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock) }));
   return Object.freeze({
     generation: deps.generation,
     configHash: deps.configHash,

@@ -3,6 +3,7 @@
  * Signals are wired by the CLI (cli/commands/start.ts) so tests can run several gateways in one process.
  */
 import type { Http2SecureServer } from 'node:http2';
+import { dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -121,7 +122,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       generation,
       configHash: cfg.hash,
       loadedAt: clock.now() === 0 ? '' : new Date(clock.now()).toISOString(),
-      baseDir: cfg.path,
+      baseDir: dirname(cfg.path),
+      clock,
     });
   const holder = new SnapshotHolder(build(loaded, store));
 
