@@ -98,7 +98,7 @@ if (rec.tool === 'wrk') {
     rec.non2xx = s.non2xx;
     rec.errors = s.errors + s.badBody;
     if (rec.non2xx > 0) fail(`${rec.non2xx} non-2xx responses`);
-    if (rec.errors > 0) fail(`${s.errors} errors, ${s.badBody} wrong bodies`);
+    if (rec.errors > 0) fail(`${s.errors} errors ${JSON.stringify(s.errorKinds ?? {})}, ${s.badBody} wrong bodies`);
   }
 } else {
   fail(`unknown tool ${rec.tool}`);

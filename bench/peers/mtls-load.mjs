@@ -48,6 +48,7 @@ const pool = new Pool(url.origin, {
 const latUs = [];
 let non2xx = 0;
 let errors = 0;
+const errorKinds = {};
 let badBody = 0;
 const start = performance.now();
 const deadline = start + durationMs;
@@ -61,8 +62,10 @@ async function loop() {
       if (res.statusCode < 200 || res.statusCode >= 300) non2xx++;
       else if (o.body !== '' && text !== o.body) badBody++;
       latUs.push((performance.now() - t0) * 1000);
-    } catch {
+    } catch (err) {
       errors++;
+      const kind = err.code ?? err.name ?? 'Error';
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
     }
   }
 }
@@ -79,6 +82,7 @@ const summary = {
   p99Ms: pct(99),
   non2xx,
   errors,
+  errorKinds,
   badBody,
   mode: fresh ? 'new-connection-per-request' : 'reused',
 };
