@@ -5,7 +5,7 @@
  *
  * Complements bench/run.sh's `BENCH_MTLS=1` rows (peers compared under wrk-like load) with the one
  * figure those do not give: mTLS against plain TLS on the same gateway. The gateways run here with
- * the per-IP edge guard opened up; a `tollgate start` gateway allows 200 new connections per 10 s
+ * the per-IP edge guard opened up; by default a gateway allows 1,000 new connections per 10 s
  * per client IP, which would cap any new-connection run from one loopback address.
  *
  * The load client runs in a worker thread (its own event loop; on a 2-core machine, the other core).

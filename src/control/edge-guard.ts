@@ -1,7 +1,8 @@
 /**
- * Wiring of the edge guard (policy/edge-guard.ts) into the gateway. Handshakes per IP are limited
- * in the listener (server/listener.ts `limitHandshakes`); this file holds the defaults and the
- * guard around the CA API: failed attempts per client IP.
+ * Wiring of the edge guard (policy/edge-guard.ts) into the gateway. New connections per IP are
+ * limited in the listener (server/listener.ts `limitHandshakes`); this file holds the guard around
+ * the CA API: failed attempts per client IP. Limits come from `limits.newConnectionsPerIp` and
+ * `limits.caFailuresPerIp`.
  *
  * The CA API plugin (ca/http.ts) exposes no failure hook, so this wraps it from outside: the
  * wrapper is an encapsulating fastify plugin whose hooks apply to the CA routes only (the proxied
@@ -12,17 +13,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { errorBody } from '../core/errors.js';
-import type { EdgeGuard, EdgeGuardOptions } from '../policy/edge-guard.js';
-
-/**
- * The gateway's edge guard limits (not in the config file yet): 200 new TLS connections per IP per
- * 10 s (each replica, each worker, protects its own CPU), and 10 refused CA credentials per IP per
- * 10 minutes, then 15 minutes blocked.
- */
-export const EDGE_GUARD_DEFAULTS: Required<Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>> = Object.freeze({
-  handshakes: Object.freeze({ points: 200, durationSec: 10 }),
-  caFailures: Object.freeze({ maxFailures: 10, windowSec: 600, blockSec: 900 }),
-});
+import type { EdgeGuard } from '../policy/edge-guard.js';
 
 const CREDENTIAL_REFUSED: ReadonlySet<number> = new Set([401, 403, 409]);
 

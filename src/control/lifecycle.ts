@@ -25,7 +25,7 @@ import { createAdminApp, type AdminApp } from '../admin/app.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
-import { EDGE_GUARD_DEFAULTS, guardCaPlugin } from './edge-guard.js';
+import { guardCaPlugin } from './edge-guard.js';
 
 export interface ReloadResult {
   readonly result: 'success' | 'failure';
@@ -44,7 +44,7 @@ export interface GatewayOptions {
   readonly ports?: { readonly public?: number; readonly admin?: number; readonly redirect?: number };
   /** Set in a node:cluster worker (control/cluster.ts). */
   readonly cluster?: ClusterWorkerRole;
-  /** Per-IP edge guard limits; EDGE_GUARD_DEFAULTS otherwise. */
+  /** Per-IP edge guard limits overriding `limits.newConnectionsPerIp` / `limits.caFailuresPerIp` (tests). */
   readonly edgeGuard?: Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>;
 }
 
@@ -101,7 +101,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let store: ManagedStore = await createStoreFor(spec.store, storeDeps);
   // Shared counting must be settled (connected, or known down) before the first request.
   await store.ready();
-  const guardLimits = { ...EDGE_GUARD_DEFAULTS, ...opts.edgeGuard };
+  const guardLimits = { ...edgeGuardLimits(spec), ...opts.edgeGuard };
   const guard = createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
   const registry = new PoolRegistry({
     clock,
@@ -146,7 +146,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (tls.refuses(socket)) socket.destroy();
   });
 
-  limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
+  if (guardLimits.handshakes.points > 0) {
+    limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
+  }
 
   const publicPort = await listen(app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
   let redirect: HttpServer | undefined;
@@ -287,6 +289,17 @@ async function drain(app: PublicApp, timeoutMs: number, clock: Clock): Promise<v
   }
   for (const socket of app.tracker.sockets) socket.destroy();
   await closed;
+}
+
+/** The edge guard's limits from `limits` (whole seconds, as rate-limiter-flexible counts). */
+function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>> {
+  const sec = (d: string): number => Math.max(1, Math.ceil(ms(d) / 1000));
+  const conn = spec.limits.newConnectionsPerIp;
+  const ca = spec.limits.caFailuresPerIp;
+  return {
+    handshakes: { points: conn.count, durationSec: sec(conn.per) },
+    caFailures: { maxFailures: ca.count, windowSec: sec(ca.per), blockSec: sec(ca.block) },
+  };
 }
 
 function tlsChanged(a: ListenerTls, b: ListenerTls): boolean {

@@ -84,6 +84,14 @@ export const LimitsSpec = z.strictObject({
   headersTimeout: positiveDuration.default('10s'),
   idleTimeout: positiveDuration.default('60s'),
   maxConcurrentStreams: z.number().int().min(1).default(100),
+  /** Abuse guard: new connections per client IP (per process); count 0 turns it off. Read at start. */
+  newConnectionsPerIp: z
+    .strictObject({ count: z.number().int().min(0).default(1000), per: positiveDuration.default('10s') })
+    .prefault({}),
+  /** Abuse guard: refused CA API credentials per client IP before the IP is blocked. Read at start. */
+  caFailuresPerIp: z
+    .strictObject({ count: z.number().int().min(1).default(10), per: positiveDuration.default('10m'), block: positiveDuration.default('15m') })
+    .prefault({}),
 });
 
 export const MatchSpec = z
