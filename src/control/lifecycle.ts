@@ -15,6 +15,8 @@ import { ConfigError, formatIssue } from '../config/validate.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { createAccessLog } from '../telemetry/access-log.js';
+import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
 import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
@@ -91,7 +93,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
   const logger = opts.logger ?? createLogger();
-  const metrics = createMetrics({ defaults: opts.logger === undefined || opts.cluster !== undefined });
+  const ownProcess = opts.logger === undefined || opts.cluster !== undefined;
+  const metrics = createMetrics({ defaults: ownProcess });
+  // A gateway that owns its process logs to stdout: access lines go out batched on that fd
+  // (telemetry/line-writer.ts); in-process gateways (tests) log through their logger's destination.
+  const accessOut = ownProcess ? createLineWriter(1) : undefined;
   let loaded: LoadedConfig = await loadConfigFile(opts.configPath);
   for (const w of loaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
   let spec = loaded.spec;
@@ -131,7 +137,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const app = await createPublicApp({
     tls: tls.listenerTls(),
     limits: listenerLimits(spec),
-    pipeline: { holder, clock, random, metrics, logger, draining: () => draining },
+    pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
     random,
     fixed: guardCaPlugin(tls.caPlugin(), guard, { retryAfterSec: guardLimits.caFailures.blockSec, onRefused: () => metrics.edgeGuardRejections.labels('ca').inc() }),
     dataPath: opts.dataPath,
@@ -254,6 +260,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       tls.close();
       await adminRef.app?.close();
       logger.info({ msg: 'stopped' });
+      accessOut?.close();
       logger.flush?.();
     },
   };

@@ -69,6 +69,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   #status = 0;
   #bytes = 0;
   #resume: (() => void) | null = null;
+  #drainListening = false;
   #onDrain = (): void => {
     this.#resume?.();
   };
@@ -111,7 +112,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#finished = true;
     this.#clearTimer();
     this.#res.removeListener('close', this.#onClientClose);
-    this.#res.removeListener('drain', this.#onDrain);
+    if (this.#drainListening) this.#res.removeListener('drain', this.#onDrain);
     this.#done({ error: err, headersSent: this.#headersSent, status: this.#status, bytes: this.#bytes });
   }
 
@@ -156,14 +157,19 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
       this.#fail(err as Error, false);
       return false;
     }
-    res.on('drain', this.#onDrain);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.#finished) return false;
     this.#bytes += chunk.length;
-    return (this.#res as ServerResponse).write(chunk);
+    if ((this.#res as ServerResponse).write(chunk)) return true;
+    // Backpressure: undici pauses until 'drain' (listened for only once it is needed).
+    if (!this.#drainListening) {
+      this.#drainListening = true;
+      this.#res.on('drain', this.#onDrain);
+    }
+    return false;
   }
 
   onComplete(trailers: string[] | Buffer[] | UpstreamTrailerObject | null): void {

@@ -10,6 +10,7 @@ import { GatewayError } from '../core/errors.js';
 import type { Identity, UpstreamOutcome } from '../core/types.js';
 import { ANONYMOUS } from '../core/types.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { AccessLog, AccessRecord } from '../telemetry/access-log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { normalizePath, splitPathAndQuery } from '../http/normalize-path.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
@@ -41,6 +42,7 @@ export interface PipelineDeps {
   readonly random: Random;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly accessLog: AccessLog;
   /** True once shutdown began: h1 responses then carry `connection: close`. */
   readonly draining: () => boolean;
 }
@@ -418,11 +420,10 @@ function fail(ex: Exchange, err: unknown): void {
 function finish(ex: Exchange, err?: unknown, code?: string): void {
   const seconds = (ex.deps.clock.monotonic() - ex.start) / 1000;
   ex.deps.metrics.countRequest(ex.routeName, ex.status, seconds);
-  const line: Record<string, unknown> = {
-    msg: 'request',
+  const record: AccessRecord = {
     requestId: ex.requestId,
     route: ex.route === undefined ? null : ex.routeName,
-    method: ex.req.method,
+    method: ex.req.method ?? '',
     path: ex.path === '' ? splitPathAndQuery(ex.req.url ?? '').path : ex.path,
     proto: ex.h2 ? 'h2' : 'http/1.1',
     status: ex.status,
@@ -431,9 +432,9 @@ function finish(ex: Exchange, err?: unknown, code?: string): void {
     target: ex.target?.url ?? null,
     attempts: ex.attempts,
     bytes: ex.bytes,
+    code,
+    err: err === undefined ? undefined : err instanceof Error ? { type: err.name, message: err.message, code: (err as { code?: unknown }).code } : String(err),
   };
-  if (code !== undefined) line.code = code;
-  if (err !== undefined) line.err = err instanceof Error ? { type: err.name, message: err.message, code: (err as { code?: unknown }).code } : String(err);
-  if (ex.status >= 500 && code === 'INTERNAL') ex.deps.logger.error(line);
-  else ex.deps.logger.info(line);
+  if (ex.status >= 500 && code === 'INTERNAL') ex.deps.logger.error({ msg: 'request', ...record });
+  else ex.deps.accessLog(record);
 }

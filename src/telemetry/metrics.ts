@@ -1,11 +1,12 @@
 /** prom-client handles with the metric names of SPEC §5. One registry per gateway process. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastHistogram } from './fast-metrics.js';
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly requests: Counter<'route' | 'code'>;
-  readonly requestDuration: Histogram<'route'>;
-  readonly upstreamRequests: Counter<'upstream' | 'target' | 'outcome'>;
+  readonly requests: FastCounter;
+  readonly requestDuration: FastHistogram;
+  readonly upstreamRequests: FastCounter;
   readonly upstreamHealthy: Gauge<'upstream' | 'target'>;
   /** Runs `refresh` before every scrape of upstreamHealthy (passive ejections expire by time); returns a remover. */
   onScrapeUpstreamHealth(refresh: () => void): () => void;
@@ -29,18 +30,14 @@ export interface Metrics {
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
-  const requests = new Counter({ name: 'tollgate_requests_total', help: 'Requests answered, by route and status code.', labelNames: ['route', 'code'] as const, registers: [registry] });
-  const requestDuration = new Histogram({
-    name: 'tollgate_request_duration_seconds',
-    help: 'Time from request arrival to the end of the response.',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
-  const counterChildren = new Map<string, { inc(): void }>();
-  const upstreamChildren = new Map<string, { inc(): void }>();
-  const upstreamRequests = new Counter({ name: 'tollgate_upstream_requests_total', help: 'Attempts sent to upstream targets, by outcome.', labelNames: ['upstream', 'target', 'outcome'] as const, registers: [registry] });
-  const histChildren = new Map<string, { observe(v: number): void }>();
+  const requests = new FastCounter('tollgate_requests_total', 'Requests answered, by route and status code.', registry);
+  const requestDuration = new FastHistogram(
+    'tollgate_request_duration_seconds',
+    'Time from request arrival to the end of the response.',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registry,
+  );
+  const upstreamRequests = new FastCounter('tollgate_upstream_requests_total', 'Attempts sent to upstream targets, by outcome.', registry);
   const healthRefreshers = new Set<() => void>();
   return {
     registry,
@@ -76,27 +73,21 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
     countRequest(route: string, status: number, seconds: number): void {
       const key = `${route}\0${status}`;
-      let c = counterChildren.get(key);
-      if (c === undefined) {
-        c = requests.labels(route, String(status));
-        counterChildren.set(key, c);
+      if (!requests.inc(key)) {
+        requests.define(key, { route, code: String(status) });
+        requests.inc(key);
       }
-      c.inc();
-      let h = histChildren.get(route);
-      if (h === undefined) {
-        h = requestDuration.labels(route);
-        histChildren.set(route, h);
+      if (!requestDuration.observe(route, seconds)) {
+        requestDuration.define(route, { route });
+        requestDuration.observe(route, seconds);
       }
-      h.observe(seconds);
     },
     countUpstream(upstream: string, target: string, outcome: string): void {
       const key = `${upstream}\0${target}\0${outcome}`;
-      let c = upstreamChildren.get(key);
-      if (c === undefined) {
-        c = upstreamRequests.labels(upstream, target, outcome);
-        upstreamChildren.set(key, c);
+      if (!upstreamRequests.inc(key)) {
+        upstreamRequests.define(key, { upstream, target, outcome });
+        upstreamRequests.inc(key);
       }
-      c.inc();
     },
   };
 }

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
+import { createAccessLog } from './access-log.js';
+import { ManualClock } from '../core/clock.js';
+
+function sink(): { lines: string[]; write(s: string): void } {
+  const lines: string[] = [];
+  return { lines, write: (s: string) => void lines.push(...s.split('\n').filter((l) => l !== '')) };
+}
+
+const record = {
+  requestId: 'r1',
+  route: 'api',
+  method: 'GET',
+  path: '/a"b\\c\u0001',
+  proto: 'h2' as const,
+  status: 200,
+  durationMs: 1.5,
+  upstream: 'pool',
+  target: 'http://127.0.0.1:1',
+  attempts: 1,
+  bytes: 10,
+};
+
+describe('access log', () => {
+  it('ok/lines are valid JSON with the same envelope as pino lines, odd characters escaped', () => {
+    const s = sink();
+    const logger = createLogger({ destination: s });
+    createAccessLog(logger, new ManualClock())({ ...record, code: 'X', err: { type: 'Error', message: 'm "q"' } });
+    logger.info({ msg: 'other' });
+    const [access, other] = s.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(access).toMatchObject({ level: 'info', service: 'tollgate', msg: 'request', ...record, code: 'X', err: { type: 'Error', message: 'm "q"' } });
+    expect(Object.keys(access!).slice(0, 4)).toEqual(Object.keys(other!).slice(0, 4));
+    expect(Date.parse(String(access!.time))).not.toBeNaN();
+  });
+
+  it('ok/nothing is written when info is off', () => {
+    const s = sink();
+    createAccessLog(createLogger({ destination: s, level: 'warn' }), new ManualClock())({ ...record, route: null, upstream: null, target: null });
+    expect(s.lines).toEqual([]);
+  });
+});
