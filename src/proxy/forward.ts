@@ -11,32 +11,36 @@ import { HOP_BY_HOP } from '../http/hop-headers.js';
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
 export type ClientResponse = ServerResponse | Http2ServerResponse;
 
-export interface AttemptResult {
-  /** Set when the attempt failed; `headersSent` tells whether the client already saw a response start. */
-  readonly error: Error | null;
-  readonly headersSent: boolean;
-  readonly status: number;
-  readonly bytes: number;
-}
-
-export interface AttemptOptions {
+/**
+ * What one attempt sends. The caller's per-request object implements it (and AttemptSink), so an
+ * attempt allocates no options object or callbacks of its own.
+ */
+export interface AttemptRequest {
   readonly origin: string;
   readonly method: string;
-  readonly path: string;
+  readonly upstreamPath: string;
   /** Flat [name, value, …] list, already sanitised. */
-  readonly headers: string[];
+  readonly upstreamHeaders: string[];
   readonly body: NodeJS.ReadableStream | AsyncIterable<Uint8Array> | null;
   /** Time allowed until response headers. */
   readonly timeoutMs: number;
   /** Upstream inactivity allowed while the body streams. */
   readonly bodyTimeoutMs: number;
-  /** Headers the gateway adds to the response (x-request-id, RateLimit fields). */
-  readonly extraResponseHeaders: Readonly<Record<string, string>>;
+  /** Set on every response as x-request-id. */
+  readonly requestId: string;
+  /** Other headers the gateway adds to the response (RateLimit fields), or null. */
+  readonly extraResponseHeaders: Readonly<Record<string, string>> | null;
+}
+
+/** Where an attempt reports. */
+export interface AttemptSink {
   /**
    * Called with the upstream status before anything is written. Return false to discard this
-   * response (the attempt then ends with `retryStatus` as its error) so the caller may retry.
+   * response (the attempt then ends with a RetryableStatusError) so the caller may retry.
    */
-  readonly acceptStatus: (status: number) => boolean;
+  acceptStatus(status: number): boolean;
+  /** Called exactly once per attempt; `headersSent` tells whether the client already saw a response start. */
+  attemptDone(error: Error | null, headersSent: boolean, status: number, bytes: number): void;
 }
 
 /** A response the caller chose not to forward (e.g. a 503 to retry elsewhere). */
@@ -60,8 +64,8 @@ function skipResponseHeader(name: string): boolean {
  */
 class AttemptHandler implements Dispatcher.DispatchHandler {
   #res: ClientResponse;
-  #opts: AttemptOptions;
-  #done: (r: AttemptResult) => void;
+  #req: AttemptRequest;
+  #sink: AttemptSink;
   #abort: ((err?: Error) => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #finished = false;
@@ -69,29 +73,29 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   #status = 0;
   #bytes = 0;
   #resume: (() => void) | null = null;
-  #drainListening = false;
-  #onDrain = (): void => {
-    this.#resume?.();
-  };
-  #onClientClose = (): void => {
-    if (!this.#finished) this.#fail(new Error('client closed the connection'), true);
-  };
+  // Listeners are made only when needed: most attempts never see backpressure.
+  #onDrain: (() => void) | null = null;
+  #onClientClose: () => void;
 
-  constructor(res: ClientResponse, opts: AttemptOptions, done: (r: AttemptResult) => void) {
+  constructor(res: ClientResponse, req: AttemptRequest, sink: AttemptSink) {
     this.#res = res;
-    this.#opts = opts;
-    this.#done = done;
-    this.#timer = setTimeout(this.#onTimeout, opts.timeoutMs);
+    this.#req = req;
+    this.#sink = sink;
+    this.#timer = setTimeout(onAttemptTimeout, req.timeoutMs, this);
     // Abort the upstream whenever the client side closes before we finished (STYLE §6: h2 compat
     // never emits 'drain' after a reset, which would otherwise hold the upstream connection forever).
+    this.#onClientClose = () => {
+      if (!this.#finished) this.#fail(new Error('client closed the connection'), true);
+    };
     res.once('close', this.#onClientClose);
   }
 
-  #onTimeout = (): void => {
+  /** The attempt ran out of time before response headers. */
+  timedOut(): void {
     this.#timer = null;
     const err = Object.assign(new Error('upstream did not answer in time'), { code: 'TOLLGATE_UPSTREAM_TIMEOUT' });
     this.#fail(err, false);
-  };
+  }
 
   #clearTimer(): void {
     if (this.#timer !== null) {
@@ -112,8 +116,8 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#finished = true;
     this.#clearTimer();
     this.#res.removeListener('close', this.#onClientClose);
-    if (this.#drainListening) this.#res.removeListener('drain', this.#onDrain);
-    this.#done({ error: err, headersSent: this.#headersSent, status: this.#status, bytes: this.#bytes });
+    if (this.#onDrain !== null) this.#res.removeListener('drain', this.#onDrain);
+    this.#sink.attemptDone(err, this.#headersSent, this.#status, this.#bytes);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -127,7 +131,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[], resume: () => void): boolean {
     if (this.#finished) return false;
     if (statusCode < 200) return true; // 1xx are handled by undici; nothing to forward
-    if (!this.#opts.acceptStatus(statusCode)) {
+    if (!this.#sink.acceptStatus(statusCode)) {
       this.#status = statusCode;
       this.#fail(new RetryableStatusError(statusCode), false);
       return false;
@@ -145,8 +149,9 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
       else if (Array.isArray(prev)) prev.push(value);
       else headers[name] = [prev, value];
     }
-    const extra = this.#opts.extraResponseHeaders;
-    for (const name in extra) headers[name] = extra[name] as string;
+    headers['x-request-id'] = this.#req.requestId;
+    const extra = this.#req.extraResponseHeaders;
+    if (extra !== null) for (const name in extra) headers[name] = extra[name] as string;
     this.#headersSent = true;
     this.#resume = resume;
     try {
@@ -165,8 +170,8 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#bytes += chunk.length;
     if ((this.#res as ServerResponse).write(chunk)) return true;
     // Backpressure: undici pauses until 'drain' (listened for only once it is needed).
-    if (!this.#drainListening) {
-      this.#drainListening = true;
+    if (this.#onDrain === null) {
+      this.#onDrain = () => this.#resume?.();
       this.#res.on('drain', this.#onDrain);
     }
     return false;
@@ -231,18 +236,22 @@ export function destroyMidResponse(res: ClientResponse): void {
   }
 }
 
-/** Sends one attempt; `done` is called exactly once. */
-export function sendAttempt(dispatcher: Dispatcher, res: ClientResponse, opts: AttemptOptions, done: (r: AttemptResult) => void): void {
-  const handler = new AttemptHandler(res, opts, done);
+function onAttemptTimeout(handler: AttemptHandler): void {
+  handler.timedOut();
+}
+
+/** Sends one attempt; `sink.attemptDone` is called exactly once. */
+export function sendAttempt(dispatcher: Dispatcher, res: ClientResponse, req: AttemptRequest, sink: AttemptSink): void {
+  const handler = new AttemptHandler(res, req, sink);
   dispatcher.dispatch(
     {
-      origin: opts.origin,
-      method: opts.method as Dispatcher.HttpMethod,
-      path: opts.path,
-      headers: opts.headers,
-      body: opts.body as Dispatcher.DispatchOptions['body'],
+      origin: req.origin,
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.upstreamPath,
+      headers: req.upstreamHeaders,
+      body: req.body as Dispatcher.DispatchOptions['body'],
       headersTimeout: 0,
-      bodyTimeout: opts.bodyTimeoutMs,
+      bodyTimeout: req.bodyTimeoutMs,
     },
     handler,
   );

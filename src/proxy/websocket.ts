@@ -4,29 +4,22 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Duplex } from 'node:stream';
-import type { AttemptResult } from './forward.js';
-
-export interface UpgradeOptions {
-  readonly origin: string;
-  readonly path: string;
-  /** Flat [name, value, …] list, hop-by-hop headers already removed (undici adds Upgrade/Connection). */
-  readonly headers: string[];
-  /** Bytes the client sent after its request head. */
-  readonly head: Buffer;
-  readonly timeoutMs: number;
-  readonly extraResponseHeaders: Readonly<Record<string, string>>;
-}
+import type { AttemptRequest, AttemptSink } from './forward.js';
 
 const CRLF = '\r\n';
 
-/** Sends one upgrade attempt; `done` is called once, with `headersSent` true once the 101 went out. */
-export function sendUpgrade(dispatcher: Dispatcher, client: Duplex, opts: UpgradeOptions, done: (r: AttemptResult) => void): void {
+/**
+ * Sends one upgrade attempt (`head`: bytes the client sent after its request head; the headers carry
+ * no hop-by-hop fields, undici adds Upgrade/Connection). `sink.attemptDone` is called once, with
+ * `headersSent` true once the 101 went out.
+ */
+export function sendUpgrade(dispatcher: Dispatcher, client: Duplex, head: Buffer, opts: AttemptRequest, sink: AttemptSink): void {
   let finished = false;
-  const finish = (r: AttemptResult): void => {
+  const finish = (r: { error: Error | null; headersSent: boolean; status: number; bytes: number }): void => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    done(r);
+    sink.attemptDone(r.error, r.headersSent, r.status, r.bytes);
   };
   let abort: ((err?: Error) => void) | undefined;
   const timer = setTimeout(() => {
@@ -64,16 +57,18 @@ export function sendUpgrade(dispatcher: Dispatcher, client: Duplex, opts: Upgrad
         upstream.destroy();
         return;
       }
-      let head = `HTTP/1.1 ${statusCode} Switching Protocols${CRLF}`;
+      let response = `HTTP/1.1 ${statusCode} Switching Protocols${CRLF}`;
       const raw = rawHeaders ?? [];
       for (let i = 0; i < raw.length; i += 2) {
         const name = String(raw[i]);
         if (name.toLowerCase() === 'x-request-id') continue;
-        head += `${name}: ${String(raw[i + 1])}${CRLF}`;
+        response += `${name}: ${String(raw[i + 1])}${CRLF}`;
       }
-      for (const name in opts.extraResponseHeaders) head += `${name}: ${opts.extraResponseHeaders[name]}${CRLF}`;
-      client.write(head + CRLF);
-      if (opts.head.length > 0) upstream.write(opts.head);
+      response += `x-request-id: ${opts.requestId}${CRLF}`;
+      const extra = opts.extraResponseHeaders;
+      if (extra !== null) for (const name in extra) response += `${name}: ${extra[name]}${CRLF}`;
+      client.write(response + CRLF);
+      if (head.length > 0) upstream.write(head);
       const closeBoth = (): void => {
         client.destroy();
         upstream.destroy();
@@ -88,7 +83,7 @@ export function sendUpgrade(dispatcher: Dispatcher, client: Duplex, opts: Upgrad
     },
   };
   dispatcher.dispatch(
-    { origin: opts.origin, method: 'GET', path: opts.path, headers: opts.headers, upgrade: 'websocket', headersTimeout: 0, bodyTimeout: 0 },
+    { origin: opts.origin, method: 'GET', path: opts.upstreamPath, headers: opts.upstreamHeaders, upgrade: 'websocket', headersTimeout: 0, bodyTimeout: 0 },
     handler,
   );
 }

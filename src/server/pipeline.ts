@@ -17,7 +17,7 @@ import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import { continueTraceparent } from '../http/traceparent.js';
 import { clientIpOf, forwardedFor, formatXfcc } from '../http/forwarded.js';
 import { HOP_BY_HOP, connectionTokens, h2ForbiddenHeader, keepTe } from '../http/hop-headers.js';
-import { matchRoute, type RouteMatch } from '../router/match.js';
+import { matchRoute, type RouteMatch, type RouteQuery } from '../router/match.js';
 import { upstreamPath } from '../router/rewrite.js';
 import { evaluateLimits, type LimitVerdict } from '../policy/rate-limit.js';
 import { beginAttempt, endAttempt, pick, observeResult, tryAcquire, release } from '../upstream/pool.js';
@@ -25,7 +25,7 @@ import { hashKeyOf } from '../upstream/hash-key.js';
 import type { TargetState } from '../upstream/target-state.js';
 import { isIdempotent } from '../proxy/retry.js';
 import { classifyUpstreamError } from '../proxy/classify.js';
-import { RetryableStatusError, sendAttempt, type AttemptResult, type ClientRequest, type ClientResponse } from '../proxy/forward.js';
+import { RetryableStatusError, sendAttempt, type AttemptRequest, type AttemptSink, type ClientRequest, type ClientResponse } from '../proxy/forward.js';
 import { pickWeighted } from '../proxy/split.js';
 import { sendUpgrade } from '../proxy/websocket.js';
 import { ServerResponse, type IncomingMessage } from 'node:http';
@@ -47,10 +47,12 @@ export interface PipelineDeps {
   readonly draining: () => boolean;
 }
 
-const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
-/** Per-request state; one allocation, so the attempt callbacks need no closures over locals. */
-class Exchange {
+/**
+ * Per-request state; one allocation. It is also the attempt's request and sink (proxy/forward.ts)
+ * and the router's query, so a request allocates no option objects or callbacks for those.
+ */
+class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   route: CompiledRoute | undefined = undefined;
   routeName = 'none';
   status = 0;
@@ -61,7 +63,8 @@ class Exchange {
   tried: Set<TargetState> | undefined = undefined;
   upstreamHeaders: string[] = [];
   upstreamPath = '';
-  responseHeaders: Record<string, string> = EMPTY as Record<string, string>;
+  /** RateLimit fields (and `connection: close` while draining); null when there are none. */
+  extraResponseHeaders: Record<string, string> | null = null;
   hashKey = '';
   deadline = 0;
   attemptStart = 0;
@@ -70,6 +73,14 @@ class Exchange {
   path = '';
   /** Set for an HTTP/1.1 WebSocket upgrade: the client socket and what it sent after the head. */
   upgrade: { readonly socket: Duplex; readonly head: Buffer } | undefined = undefined;
+  // AttemptRequest
+  origin = '';
+  method: string;
+  body: AsyncIterable<Uint8Array> | null = null;
+  timeoutMs = 0;
+  bodyTimeoutMs = 0;
+  // RouteQuery
+  host = '';
 
   constructor(
     readonly deps: PipelineDeps,
@@ -79,7 +90,25 @@ class Exchange {
     readonly h2: boolean,
     readonly requestId: string,
     readonly start: number,
-  ) {}
+  ) {
+    this.method = req.method ?? 'GET';
+  }
+
+  /** RouteQuery: a request header by lower-case name. */
+  header(name: string): string | undefined {
+    return headerOf(this.req, name);
+  }
+
+  /** AttemptSink: may this status be forwarded, or should it be retried elsewhere? */
+  acceptStatus(status: number): boolean {
+    const retries = this.route?.retries;
+    return retries === undefined || !retries.on.has(String(status)) || !canRetryMore(this);
+  }
+
+  /** AttemptSink: one attempt ended. */
+  attemptDone(error: Error | null, headersSent: boolean, status: number, bytes: number): void {
+    onAttemptDone(this, error, headersSent, status, bytes);
+  }
 }
 
 function headerOf(req: ClientRequest, name: string): string | undefined {
@@ -133,14 +162,9 @@ function route(ex: Exchange): Promise<void> | undefined {
   const path = normalizePath(rawPath);
   if (path === undefined) throw new GatewayError('BAD_REQUEST', 'Malformed or disallowed request path');
   const authority = (h2 ? headerOf(req, ':authority') : undefined) ?? headerOf(req, 'host') ?? '';
-  const host = hostOnly(authority);
-  const method = req.method ?? 'GET';
-  const match: RouteMatch<CompiledRoute> | undefined = matchRoute(snap.routes, {
-    method,
-    host,
-    path,
-    header: (name: string) => headerOf(req, name),
-  });
+  ex.host = hostOnly(authority);
+  ex.path = path; // the router reads the normalised path; the access log gets the raw one below
+  const match: RouteMatch<CompiledRoute> | undefined = matchRoute(snap.routes, ex);
   if (match === undefined) throw new GatewayError('NO_ROUTE', 'No route matches this request');
   const rt = match.value;
   ex.route = rt;
@@ -189,8 +213,7 @@ function afterIdentity(ex: Exchange, identity: Identity, clientIp: string, autho
 
 function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: Identity, clientIp: string, authority: string, path: string): void {
   if (verdict !== undefined) {
-    ex.responseHeaders = {
-      'x-request-id': ex.requestId,
+    ex.extraResponseHeaders = {
       'ratelimit-policy': verdict.policyHeader,
       ratelimit: verdict.rateLimitHeader,
     };
@@ -198,10 +221,8 @@ function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: 
       ex.deps.metrics.rateLimitRejections.labels(ex.routeName, verdict.error.code === 'QUOTA_EXCEEDED' ? 'quota' : 'rate').inc();
       throw verdict.error;
     }
-  } else {
-    ex.responseHeaders = { 'x-request-id': ex.requestId };
   }
-  if (ex.deps.draining() && !ex.h2) ex.responseHeaders.connection = 'close';
+  if (ex.deps.draining() && !ex.h2) (ex.extraResponseHeaders ??= {}).connection = 'close';
   const rt = ex.route as CompiledRoute;
   const entry = pickWeighted(rt.split, rt.totalWeight, ex.deps.random);
   ex.pool = entry.pool;
@@ -301,41 +322,22 @@ function attempt(ex: Exchange): void {
     throw new GatewayError('NO_HEALTHY_UPSTREAM', `Upstream "${pr.name}" is over its connection limits`, { headers: { 'retry-after': '1' } });
   }
   ex.target = target;
+  ex.origin = target.origin;
   ex.attempts++;
   ex.attemptStart = now;
   beginAttempt(target);
   const retries = ex.route?.retries;
-  const perTry = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, remaining) : remaining;
+  ex.timeoutMs = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, remaining) : remaining;
   if (ex.upgrade !== undefined) {
-    sendUpgrade(
-      dispatcher,
-      ex.upgrade.socket,
-      { origin: target.origin, path: ex.upstreamPath, headers: ex.upstreamHeaders, head: ex.upgrade.head, timeoutMs: perTry, extraResponseHeaders: ex.responseHeaders },
-      (result) => onAttemptDone(ex, target, result),
-    );
+    sendUpgrade(dispatcher, ex.upgrade.socket, ex.upgrade.head, ex, ex);
     return;
   }
-  const mayRetryStatus = canRetryMore(ex);
-  sendAttempt(
-    dispatcher,
-    ex.res,
-    {
-      origin: target.origin,
-      method: ex.req.method ?? 'GET',
-      path: ex.upstreamPath,
-      headers: ex.upstreamHeaders,
-      body: ex.hasBody ? limitedBody(ex.req, ex.snap.limits.maxBodyBytes) : null,
-      timeoutMs: perTry,
-      bodyTimeoutMs: ex.snap.limits.idleTimeoutMs,
-      extraResponseHeaders: ex.responseHeaders,
-      acceptStatus: mayRetryStatus ? (status) => !(retries as NonNullable<typeof retries>).on.has(String(status)) : acceptAll,
-    },
-    (result) => onAttemptDone(ex, target, result),
-  );
+  ex.body = ex.hasBody ? limitedBody(ex.req, ex.snap.limits.maxBodyBytes) : null;
+  ex.bodyTimeoutMs = ex.snap.limits.idleTimeoutMs;
+  sendAttempt(dispatcher, ex.res, ex, ex);
 }
 
 const NO_TARGETS: ReadonlySet<TargetState> = new Set();
-const acceptAll = (): boolean => true;
 
 function canRetryMore(ex: Exchange): boolean {
   const retries = ex.route?.retries;
@@ -344,29 +346,29 @@ function canRetryMore(ex: Exchange): boolean {
   return retries.nonIdempotent || isIdempotent(ex.req.method ?? 'GET');
 }
 
-function onAttemptDone(ex: Exchange, target: TargetState, result: AttemptResult): void {
+function onAttemptDone(ex: Exchange, err: Error | null, headersSent: boolean, status: number, bytes: number): void {
   const pr = ex.pool as PoolRuntime;
+  const target = ex.target as TargetState;
   endAttempt(target);
   release(pr.pool);
   const latency = ex.deps.clock.monotonic() - ex.attemptStart;
-  const err = result.error;
   let outcome: UpstreamOutcome;
-  if (err === null) outcome = result.status >= 500 ? 'http-5xx' : 'ok';
+  if (err === null) outcome = status >= 500 ? 'http-5xx' : 'ok';
   else if (err instanceof RetryableStatusError) outcome = 'http-5xx';
   else outcome = classifyUpstreamError(err);
   observeResult(pr.pool, target, outcome, latency);
   ex.deps.metrics.countUpstream(pr.name, target.url, outcome);
 
   if (err === null) {
-    ex.status = result.status;
-    ex.bytes = result.bytes;
+    ex.status = status;
+    ex.bytes = bytes;
     finish(ex);
     return;
   }
-  if (result.headersSent || ex.res.destroyed) {
+  if (headersSent || ex.res.destroyed) {
     // Broken mid-response (the client saw a reset) or the client left: nothing more to send.
-    ex.status = result.headersSent ? result.status : 499;
-    ex.bytes = result.bytes;
+    ex.status = headersSent ? status : 499;
+    ex.bytes = bytes;
     finish(ex, err);
     return;
   }
@@ -412,7 +414,7 @@ function fail(ex: Exchange, err: unknown): void {
   const cause = (err as { cause?: unknown })?.cause;
   if (gerr.code !== 'PAYLOAD_TOO_LARGE' && cause instanceof GatewayError && cause.code === 'PAYLOAD_TOO_LARGE') gerr = cause;
   const closeAfter = gerr.code === 'PAYLOAD_TOO_LARGE' || ex.deps.draining();
-  const status = sendError(ex.res, gerr, ex.requestId, ex.responseHeaders === EMPTY ? undefined : ex.responseHeaders, closeAfter);
+  const status = sendError(ex.res, gerr, ex.requestId, ex.extraResponseHeaders ?? undefined, closeAfter);
   ex.status = status === 0 ? 499 : status;
   finish(ex, gerr.code === 'INTERNAL' ? (gerr.cause ?? gerr) : undefined, gerr.code);
 }
