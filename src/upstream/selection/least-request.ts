@@ -1,7 +1,7 @@
 import type { Random } from '../../core/random.js';
 import type { TargetState } from '../target-state.js';
-import { scanFrom, type Selector, type SelectorDeps } from './selector.js';
-import { compileWeights, drawTwo, type WeightTable } from './weights.js';
+import type { Selector, SelectorDeps } from './selector.js';
+import { twoChoices, WeightCache } from './weights.js';
 
 /**
  * Least request by power of two choices (Envoy's LEAST_REQUEST): draw two targets, prefer the one with
@@ -13,8 +13,7 @@ export class LeastRequestSelector implements Selector {
   readonly name = 'least-request';
   readonly #random: Random;
   readonly #pair = new Int32Array(2);
-  #targets: readonly TargetState[] | undefined;
-  #weights: WeightTable = compileWeights([]);
+  readonly #weights = new WeightCache();
 
   constructor(deps: Pick<SelectorDeps, 'random'>) {
     this.#random = deps.random;
@@ -22,26 +21,12 @@ export class LeastRequestSelector implements Selector {
 
   /** Compiles the weight table for `targets` (a no-op for the array it already has). */
   prepare(targets: readonly TargetState[]): void {
-    if (targets === this.#targets) return;
-    this.#targets = targets;
-    this.#weights = compileWeights(targets);
+    this.#weights.of(targets);
   }
 
   *candidates(targets: readonly TargetState[], _key: string): Generator<TargetState, void, undefined> {
-    const n = targets.length;
-    if (n === 0) return;
-    this.prepare(targets);
-    drawTwo(this.#weights, this.#random, this.#pair);
-    let first = this.#pair[0] as number;
-    let second = this.#pair[1] as number;
-    if (load(targets[second] as TargetState) < load(targets[first] as TargetState)) {
-      const swap = first;
-      first = second;
-      second = swap;
-    }
-    yield targets[first] as TargetState;
-    if (second !== first) yield targets[second] as TargetState;
-    yield* scanFrom(targets, first);
+    if (targets.length === 0) return;
+    yield* twoChoices(targets, this.#weights.of(targets), this.#random, this.#pair, load);
   }
 }
 

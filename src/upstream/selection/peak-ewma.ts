@@ -1,8 +1,8 @@
 import type { Clock } from '../../core/clock.js';
 import type { Random } from '../../core/random.js';
 import type { TargetState } from '../target-state.js';
-import { scanFrom, type Selector, type SelectorDeps } from './selector.js';
-import { compileWeights, drawTwo, type WeightTable } from './weights.js';
+import type { Selector, SelectorDeps } from './selector.js';
+import { twoChoices, WeightCache } from './weights.js';
 
 /** How fast latency evidence fades, ms (Finagle's and Linkerd's default decay time). */
 export const DEFAULT_EWMA_DECAY_MS = 10_000;
@@ -50,40 +50,24 @@ export class PeakEwmaSelector implements Selector {
   readonly #clock: Clock;
   readonly #decayMs: number;
   readonly #pair = new Int32Array(2);
-  #targets: readonly TargetState[] | undefined;
-  #weights: WeightTable = compileWeights([]);
+  readonly #weights = new WeightCache();
+  readonly #cost: (t: TargetState) => number;
 
   constructor(deps: SelectorDeps & { decayMs?: number }) {
     this.#random = deps.random;
     this.#clock = deps.clock;
     this.#decayMs = deps.decayMs ?? DEFAULT_EWMA_DECAY_MS;
+    this.#cost = (t) => peakEwmaCost(t, this.#clock.monotonic(), this.#decayMs);
   }
 
   /** Compiles the weight table for `targets` (a no-op for the array it already has). */
   prepare(targets: readonly TargetState[]): void {
-    if (targets === this.#targets) return;
-    this.#targets = targets;
-    this.#weights = compileWeights(targets);
+    this.#weights.of(targets);
   }
 
   *candidates(targets: readonly TargetState[], _key: string): Generator<TargetState, void, undefined> {
-    const n = targets.length;
-    if (n === 0) return;
-    this.prepare(targets);
-    drawTwo(this.#weights, this.#random, this.#pair);
-    let first = this.#pair[0] as number;
-    let second = this.#pair[1] as number;
-    if (second !== first) {
-      const now = this.#clock.monotonic();
-      if (peakEwmaCost(targets[second] as TargetState, now, this.#decayMs) < peakEwmaCost(targets[first] as TargetState, now, this.#decayMs)) {
-        const swap = first;
-        first = second;
-        second = swap;
-      }
-    }
-    yield targets[first] as TargetState;
-    if (second !== first) yield targets[second] as TargetState;
-    yield* scanFrom(targets, first);
+    if (targets.length === 0) return;
+    yield* twoChoices(targets, this.#weights.of(targets), this.#random, this.#pair, this.#cost);
   }
 }
 

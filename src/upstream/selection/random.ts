@@ -1,7 +1,7 @@
 import type { Random } from '../../core/random.js';
 import type { TargetState } from '../target-state.js';
 import { scanFrom, type Selector, type SelectorDeps } from './selector.js';
-import { compileWeights, drawWeighted, type WeightTable } from './weights.js';
+import { drawWeighted, WeightCache } from './weights.js';
 
 /**
  * Weighted random: each candidate is an independent draw proportional to weight (so a rejected target's
@@ -10,8 +10,7 @@ import { compileWeights, drawWeighted, type WeightTable } from './weights.js';
 export class RandomSelector implements Selector {
   readonly name = 'random';
   readonly #random: Random;
-  #targets: readonly TargetState[] | undefined;
-  #weights: WeightTable = compileWeights([]);
+  readonly #weights = new WeightCache();
 
   constructor(deps: Pick<SelectorDeps, 'random'>) {
     this.#random = deps.random;
@@ -19,18 +18,16 @@ export class RandomSelector implements Selector {
 
   /** Compiles the weight table for `targets` (a no-op for the array it already has). */
   prepare(targets: readonly TargetState[]): void {
-    if (targets === this.#targets) return;
-    this.#targets = targets;
-    this.#weights = compileWeights(targets);
+    this.#weights.of(targets);
   }
 
   *candidates(targets: readonly TargetState[], _key: string): Generator<TargetState, void, undefined> {
     const n = targets.length;
     if (n === 0) return;
-    this.prepare(targets);
+    const table = this.#weights.of(targets);
     let last = 0;
     for (let i = 0; i < n; i++) {
-      last = drawWeighted(this.#weights, this.#random);
+      last = drawWeighted(table, this.#random);
       yield targets[last] as TargetState;
     }
     yield* scanFrom(targets, last);

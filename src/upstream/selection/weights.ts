@@ -1,5 +1,6 @@
 import type { Random } from '../../core/random.js';
 import type { TargetState } from '../target-state.js';
+import { scanFrom } from './selector.js';
 
 /** Cumulative weights of one target array, for weighted random draws in O(log n). */
 export interface WeightTable {
@@ -45,4 +46,43 @@ export function drawTwo(table: WeightTable, random: Random, out: Int32Array): vo
   if (b === a && n > 1) b = (a + 1) % n;
   out[0] = a;
   out[1] = b;
+}
+
+/** The weight table of the last target array seen; recompiled only when a different array comes. */
+export class WeightCache {
+  #targets: readonly TargetState[] | undefined;
+  #table: WeightTable = compileWeights([]);
+
+  /** The table for `targets` (pools hand the same array until their target set changes). */
+  of(targets: readonly TargetState[]): WeightTable {
+    if (targets !== this.#targets) {
+      this.#targets = targets;
+      this.#table = compileWeights(targets);
+    }
+    return this.#table;
+  }
+}
+
+/**
+ * Power of two choices over a non-empty `targets`: two weighted draws, the one with the lower `cost`
+ * first (ties keep the first draw), then the other, then a plain scan so every target appears.
+ */
+export function* twoChoices(
+  targets: readonly TargetState[],
+  table: WeightTable,
+  random: Random,
+  pair: Int32Array,
+  cost: (t: TargetState) => number,
+): Generator<TargetState, void, undefined> {
+  drawTwo(table, random, pair);
+  let first = pair[0] as number;
+  let second = pair[1] as number;
+  if (second !== first && cost(targets[second] as TargetState) < cost(targets[first] as TargetState)) {
+    const swap = first;
+    first = second;
+    second = swap;
+  }
+  yield targets[first] as TargetState;
+  if (second !== first) yield targets[second] as TargetState;
+  yield* scanFrom(targets, first);
 }
