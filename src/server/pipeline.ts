@@ -165,11 +165,11 @@ function route(ex: Exchange): Promise<void> | undefined {
   ex.host = hostOnly(authority);
   ex.path = path; // the router reads the normalised path; the access log gets the raw one below
   const match: RouteMatch<CompiledRoute> | undefined = matchRoute(snap.routes, ex);
+  ex.path = rawPath;
   if (match === undefined) throw new GatewayError('NO_ROUTE', 'No route matches this request');
   const rt = match.value;
   ex.route = rt;
   ex.routeName = rt.name;
-  ex.path = rawPath;
   ex.upstreamPath = upstreamPath(match, path) + query;
 
   const contentLength = headerOf(req, 'content-length');
