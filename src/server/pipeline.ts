@@ -81,6 +81,8 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   bodyTimeoutMs = 0;
   // RouteQuery
   host = '';
+  /** The request's raw header list, taken once. */
+  raw: readonly string[] = [];
 
   constructor(
     readonly deps: PipelineDeps,
@@ -155,7 +157,9 @@ function run(ex: Exchange): void {
 
 function route(ex: Exchange): Promise<void> | undefined {
   const { req, snap, h2 } = ex;
-  if (h2) checkH2Headers(req as Http2ServerRequest, snap.limits.maxHeaderBytes);
+  // For HTTP/2 the compat `rawHeaders` getter builds a new array on every access: take it once.
+  ex.raw = req.rawHeaders;
+  if (h2) checkH2Headers(ex.raw, snap.limits.maxHeaderBytes);
   const url = req.url ?? '';
   if (url.charCodeAt(0) !== 47 /* '/' */) throw new GatewayError('BAD_REQUEST', 'Request target must be an absolute path');
   const { path: rawPath, query } = splitPathAndQuery(url);
@@ -242,8 +246,7 @@ function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: 
 }
 
 /** RFC 9113 §8.2.2 and the header size limit, for HTTP/2 requests (h1 is checked by the parser). */
-function checkH2Headers(req: Http2ServerRequest, maxHeaderBytes: number): void {
-  const raw = req.rawHeaders;
+function checkH2Headers(raw: readonly string[], maxHeaderBytes: number): void {
   let size = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -276,14 +279,13 @@ function cookieOf(header: string | undefined, name: string): string | undefined 
 const REPLACED = new Set(['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent', 'host']);
 
 function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string, authority: string): string[] {
-  const { req, snap } = ex;
-  const raw = req.rawHeaders;
-  const tokens = ex.h2 ? undefined : connectionTokens(req.headers.connection);
+  const { req, snap, raw, h2 } = ex;
+  const tokens = h2 ? undefined : connectionTokens(req.headers.connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
-    const lower = name.toLowerCase();
+    const lower = h2 ? name : name.toLowerCase(); // HTTP/2 field names are lower case on the wire
     if (REPLACED.has(lower)) continue;
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'te' && keepTe(raw[i + 1] as string)) out.push('te', 'trailers');
