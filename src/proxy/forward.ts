@@ -87,7 +87,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#onClientClose = () => {
       if (!this.#finished) this.#fail(new Error('client closed the connection'), true);
     };
-    res.once('close', this.#onClientClose);
+    res.on('close', this.#onClientClose); // removed in #finish; `on` spares once()'s wrapper
   }
 
   /** The attempt ran out of time before response headers. */

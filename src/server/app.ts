@@ -42,7 +42,7 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
   };
   const track = (res: ClientResponse): void => {
     inFlight++;
-    res.once('close', onDone);
+    res.on('close', onDone); // a response closes once; `on` spares once()'s per-call wrapper
   };
   const prefix = opts.fixed?.prefix;
   const isFixed = (url: string | undefined): boolean =>
