@@ -5,6 +5,7 @@
 #
 #   bash bench/cpu-ab.sh [ROUNDS=3] [REQUESTS=40000] [h2|h1]
 #   TOLLGATE_DATA_PATH=fastify bash bench/cpu-ab.sh    # the same, tollgate through the fastify catch-all
+#   TOLLGATE_NODE_FLAGS=--max-semi-space-size=64 bash bench/cpu-ab.sh   # node flags for tollgate only
 #
 # Loopback only, fixed ports 28080 (origin) and 28443 (proxy), everything stopped by PID on exit.
 set -euo pipefail
@@ -67,5 +68,5 @@ run_peer() {
 export BENCH_PEER_PORT=28443 BENCH_ORIGIN=http://127.0.0.1:28080 BENCH_CERT="$OUT/cert.pem" BENCH_KEY="$OUT/key.pem"
 for _ in $(seq 1 "$ROUNDS"); do
   run_peer undici-h2 node "$BENCH_DIR/peers/undici-forwarder.mjs" --http2
-  run_peer tollgate node "$ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml"
+  run_peer tollgate node ${TOLLGATE_NODE_FLAGS:-} "$ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml"
 done
