@@ -6,9 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateKeyPairSync } from 'node:crypto';
 import { startGateway } from '../../control/lifecycle.js';
-import { ConfigError, formatIssue } from '../../config/validate.js';
 import { UserError } from '../errors.js';
-import { runUntilSignalled } from './start.js';
+import { runUntilSignalled, startError } from './start.js';
 
 const HELP = `Usage: tollgate demo [--config PATH]
 
@@ -105,10 +104,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   } catch (err) {
     samples.forEach(stopSample);
     control.close();
-    if (err instanceof ConfigError) throw new UserError(`invalid config ${configPath}:\n${err.issues.map(formatIssue).join('\n')}`);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new UserError(`cannot listen: ${e.message}`);
-    throw err;
+    throw startError(configPath, err);
   }
 
   // A client certificate for the sample workload. The demo signs a locally made key directly;

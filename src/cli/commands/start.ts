@@ -41,7 +41,7 @@ export function runUntilSignalled(gw: Gateway): Promise<number> {
 }
 
 /** Expected start-up failures as one sentence (exit 1); anything else is rethrown. */
-function startError(configPath: string, err: unknown): unknown {
+export function startError(configPath: string, err: unknown): unknown {
   if (err instanceof ConfigError) return new UserError(`invalid config ${configPath}:\n${err.issues.map(formatIssue).join('\n')}`);
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES') return new UserError(`cannot listen: ${e.message}`);
