@@ -17,6 +17,8 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 OUT="$BENCH_DIR/out/cpu-ab"
 mkdir -p "$OUT"
 for tool in h2load wrk openssl curl taskset; do command -v "$tool" >/dev/null || { echo "cpu-ab: needs $tool (bench/run.sh installs it)" >&2; exit 1; }; done
+# Measure the compiled code (bin/tollgate.js runs the sources through tsx when dist/ is stale).
+(cd "$ROOT" && npm run --silent build >/dev/null)
 [ -f "$OUT/key.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/key.pem" -out "$OUT/cert.pem" \
   -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
 cat > "$OUT/origin.mjs" <<'JS'

@@ -277,6 +277,9 @@ start_peer() {
         SKIP_REASON="bin/tollgate.js does not exist yet"
         return 1
       fi
+      # Measure the compiled code: bin/tollgate.js would run the TypeScript sources through tsx if
+      # dist/ were older than src/.
+      (cd "$REPO_DIR" && npm run --silent build >/dev/null) || { SKIP_REASON="npm run build failed"; return 1; }
       # Access logging goes to stdout (JSON lines): out/logs/tollgate.out.
       start_bg tollgate "$PROXY_CPU" env NODE_ENV=production node bin/tollgate.js start --config bench/gateway.yaml
       ;;

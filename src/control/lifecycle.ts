@@ -260,7 +260,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       tls.close();
       await adminRef.app?.close();
       logger.info({ msg: 'stopped' });
-      accessOut?.close();
+      await accessOut?.end();
       logger.flush?.();
     },
   };
