@@ -5,17 +5,20 @@ import { FastCounter, FastHistogram } from './fast-metrics.js';
 describe('fast metrics', () => {
   it('ok/counter series render in the Prometheus text format', async () => {
     const r = new Registry();
-    const c = new FastCounter('x_total', 'Help.', r);
-    expect(c.inc('a|200')).toBe(false);
-    c.define('a|200', { route: 'a', code: '200' });
-    c.inc('a|200');
-    c.inc('a|200', 2);
-    c.define('b|404', { route: 'b', code: '404' });
-    c.inc('b|404');
+    const c = new FastCounter('x_total', 'Help.', ['route', 'code'], r);
+    c.inc('a', 200);
+    c.inc('a', 200, '', 2);
+    c.inc('b', 404);
+    const u = new FastCounter('u_total', 'Help.', ['upstream', 'target', 'outcome'], r);
+    u.inc('p', 'http://t:1', 'ok');
+    u.inc('p', 'http://t:1', 'timeout');
+    u.inc('p', 'http://t:1', 'ok');
     const text = await r.metrics();
     expect(text).toContain('# TYPE x_total counter');
     expect(text).toContain('x_total{route="a",code="200"} 3');
     expect(text).toContain('x_total{route="b",code="404"} 1');
+    expect(text).toContain('u_total{upstream="p",target="http://t:1",outcome="ok"} 2');
+    expect(text).toContain('u_total{upstream="p",target="http://t:1",outcome="timeout"} 1');
     c.remove((l) => l.route === 'b');
     expect(await r.metrics()).not.toContain('route="b"');
   });

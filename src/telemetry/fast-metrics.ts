@@ -17,46 +17,67 @@ interface CounterSeries {
   value: number;
 }
 
-/** A counter whose series are addressed by a precomputed key. */
+type Part = string | number;
+
+/**
+ * A counter with two or three labels, its series found through nested maps by the label values
+ * themselves: no key string is built per call (a concatenated key had to be flattened and hashed on
+ * every request). Label values that are config names are the same string objects every time, so
+ * each map lookup uses the string's cached hash.
+ */
 export class FastCounter {
   readonly type = 'counter';
   readonly aggregator = 'sum';
-  readonly #series = new Map<string, CounterSeries>();
+  readonly #root = new Map<Part, Map<Part, Map<Part, CounterSeries>>>();
+  readonly #labelNames: readonly string[];
 
   constructor(
     readonly name: string,
     readonly help: string,
+    labelNames: readonly [string, string] | readonly [string, string, string],
     registry: Registry,
   ) {
+    this.#labelNames = labelNames;
     registry.registerMetric(this as never);
   }
 
-  /** Adds `n` to the series `key`; false (and nothing added) when the series was never defined. */
-  inc(key: string, n = 1): boolean {
-    const s = this.#series.get(key);
-    if (s === undefined) return false;
-    s.value += n;
-    return true;
+  /** Adds `n` to the series with these label values (created at 0 on first use). */
+  inc(a: Part, b: Part, c: Part = '', n = 1): void {
+    const s = this.#root.get(a)?.get(b)?.get(c);
+    if (s !== undefined) s.value += n;
+    else this.#define(a, b, c).value += n;
   }
 
-  /** Creates the series `key` with its labels (at 0) unless it exists. */
-  define(key: string, labels: Record<string, string>): void {
-    if (!this.#series.has(key)) this.#series.set(key, { labels, value: 0 });
+  #define(a: Part, b: Part, c: Part): CounterSeries {
+    let byA = this.#root.get(a);
+    if (byA === undefined) this.#root.set(a, (byA = new Map()));
+    let byB = byA.get(b);
+    if (byB === undefined) byA.set(b, (byB = new Map()));
+    const names = this.#labelNames;
+    const labels: Record<string, string> = { [names[0] as string]: String(a), [names[1] as string]: String(b) };
+    if (names.length === 3) labels[names[2] as string] = String(c);
+    const series: CounterSeries = { labels, value: 0 };
+    byB.set(c, series);
+    return series;
   }
 
   /** Drops every series whose labels match `pred` (e.g. a removed pool's targets). */
   remove(pred: (labels: Readonly<Record<string, string>>) => boolean): void {
-    for (const [k, s] of this.#series) if (pred(s.labels)) this.#series.delete(k);
+    for (const byA of this.#root.values()) {
+      for (const byB of byA.values()) for (const [c, s] of byB) if (pred(s.labels)) byB.delete(c);
+    }
   }
 
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
     const values: MetricValue[] = [];
-    for (const s of this.#series.values()) values.push({ labels: s.labels, value: s.value });
+    for (const byA of this.#root.values()) {
+      for (const byB of byA.values()) for (const s of byB.values()) values.push({ labels: s.labels, value: s.value });
+    }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
   reset(): void {
-    this.#series.clear();
+    this.#root.clear();
   }
 }
 

@@ -30,14 +30,14 @@ export interface Metrics {
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
-  const requests = new FastCounter('tollgate_requests_total', 'Requests answered, by route and status code.', registry);
+  const requests = new FastCounter('tollgate_requests_total', 'Requests answered, by route and status code.', ['route', 'code'], registry);
   const requestDuration = new FastHistogram(
     'tollgate_request_duration_seconds',
     'Time from request arrival to the end of the response.',
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registry,
   );
-  const upstreamRequests = new FastCounter('tollgate_upstream_requests_total', 'Attempts sent to upstream targets, by outcome.', registry);
+  const upstreamRequests = new FastCounter('tollgate_upstream_requests_total', 'Attempts sent to upstream targets, by outcome.', ['upstream', 'target', 'outcome'], registry);
   const healthRefreshers = new Set<() => void>();
   return {
     registry,
@@ -72,22 +72,14 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     }),
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
     countRequest(route: string, status: number, seconds: number): void {
-      const key = `${route}\0${status}`;
-      if (!requests.inc(key)) {
-        requests.define(key, { route, code: String(status) });
-        requests.inc(key);
-      }
+      requests.inc(route, status);
       if (!requestDuration.observe(route, seconds)) {
         requestDuration.define(route, { route });
         requestDuration.observe(route, seconds);
       }
     },
     countUpstream(upstream: string, target: string, outcome: string): void {
-      const key = `${upstream}\0${target}\0${outcome}`;
-      if (!upstreamRequests.inc(key)) {
-        upstreamRequests.define(key, { upstream, target, outcome });
-        upstreamRequests.inc(key);
-      }
+      upstreamRequests.inc(upstream, target, outcome);
     },
   };
 }
