@@ -4,7 +4,7 @@ import { seededRandom, systemRandom } from './random.js';
 describe('random', () => {
   it('ok/system ids are lowercase hex of the asked length and do not repeat', () => {
     const seen = new Set<string>();
-    for (const n of [1, 3, 4, 8, 16]) expect(systemRandom.hex(n)).toMatch(new RegExp(`^[0-9a-f]{${n * 2}}$`));
+    for (const n of [1, 3, 4, 8, 16, 63, 64, 65, 200]) expect(systemRandom.hex(n)).toMatch(new RegExp(`^[0-9a-f]{${n * 2}}$`));
     for (let i = 0; i < 100_000; i++) seen.add(systemRandom.hex(8));
     expect(seen.size).toBe(100_000);
   });

@@ -26,11 +26,15 @@ function lowerHexPair(value: string, from: number): boolean {
   return isLowerHex(value.charCodeAt(from)) && isLowerHex(value.charCodeAt(from + 1));
 }
 
-function nonZeroHex(random: Random, bytes: number): string {
-  // All zeros is the invalid id; at 64+ random bits this loop practically never turns twice.
+const ZERO_16 = '0'.repeat(16);
+const ZERO_32 = '0'.repeat(32);
+
+/** 8 or 16 random bytes as hex, never all zeros (the invalid id; at 64+ bits practically never drawn). */
+function nonZeroHex(random: Random, bytes: 8 | 16): string {
+  const zero = bytes === 8 ? ZERO_16 : ZERO_32;
   for (;;) {
     const hex = random.hex(bytes);
-    for (let i = 0; i < hex.length; i++) if (hex.charCodeAt(i) !== 0x30) return hex;
+    if (hex !== zero) return hex;
   }
 }
 
