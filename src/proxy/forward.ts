@@ -141,9 +141,9 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     const res = this.#res;
     const headers: Record<string, string | string[]> = {};
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString().toLowerCase();
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
       if (skipResponseHeader(name)) continue;
-      const value = rawHeaders[i + 1]!.toString();
+      const value = rawHeaders[i + 1]!.toString('latin1');
       const prev = headers[name];
       if (prev === undefined) headers[name] = value;
       else if (Array.isArray(prev)) prev.push(value);
