@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import type { Clock } from '../core/clock.js';
 
 export interface AccessRecord {
+  /** Only [A-Za-z0-9._:-] (http/request-id.ts): written without escaping. */
   readonly requestId: string;
   readonly route: string | null;
   readonly method: string;
@@ -31,6 +32,7 @@ export type AccessLog = (r: AccessRecord) => void;
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 const q = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"');
 const qn = (s: string | null): string => (s === null ? 'null' : q(s));
+const MAX_FRAGMENTS = 10_000;
 
 /** The ISO time of `ms`, computed once per millisecond (many requests share one). */
 function isoTimeCache(): (ms: number) => string {
@@ -59,14 +61,35 @@ export function createAccessLog(logger: Logger, clock: Clock, out?: { write(line
   let bound = '';
   for (const [k, v] of Object.entries(logger.bindings())) if (k !== 'service') bound += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
   const service = `","service":"tollgate"${bound},"msg":"request","requestId":`;
+  // route, upstream and target come from the config: their quoted form is made once per combination
+  // (at most MAX_FRAGMENTS of them; past that, a line builds its own).
+  const fragments = new Map<string | null, Map<string | null, Map<string | null, string>>>();
+  let fragmentCount = 0;
+  const placeOf = (r: AccessRecord): string => {
+    let byUpstream = fragments.get(r.route);
+    if (byUpstream === undefined) fragments.set(r.route, (byUpstream = new Map()));
+    let byTarget = byUpstream.get(r.upstream);
+    if (byTarget === undefined) byUpstream.set(r.upstream, (byTarget = new Map()));
+    let f = byTarget.get(r.target);
+    if (f === undefined) {
+      f = ',"route":' + qn(r.route) + ',"upstream":' + qn(r.upstream) + ',"target":' + qn(r.target);
+      if (fragmentCount < MAX_FRAGMENTS) {
+        byTarget.set(r.target, f);
+        fragmentCount++;
+      }
+    }
+    return f;
+  };
   return (r) => {
     let line =
       head +
       isoTime(clock.now()) +
       service +
-      q(r.requestId) +
-      ',"route":' +
-      qn(r.route) +
+      // Request ids are [A-Za-z0-9._:-] only (http/request-id.ts): nothing to escape.
+      '"' +
+      r.requestId +
+      '"' +
+      placeOf(r) +
       ',"method":' +
       q(r.method) +
       ',"path":' +
@@ -77,10 +100,6 @@ export function createAccessLog(logger: Logger, clock: Clock, out?: { write(line
       r.status +
       ',"durationMs":' +
       r.durationMs +
-      ',"upstream":' +
-      qn(r.upstream) +
-      ',"target":' +
-      qn(r.target) +
       ',"attempts":' +
       r.attempts +
       ',"bytes":' +
