@@ -329,7 +329,10 @@ function attempt(ex: Exchange): void {
   ex.attemptStart = now;
   beginAttempt(target);
   const retries = ex.route?.retries;
-  ex.timeoutMs = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, remaining) : remaining;
+  // Whole milliseconds: node keeps one timer list per distinct duration, so a fractional `remaining`
+  // (a new value on every request) would create and tear down a list and its queue entry each time.
+  const whole = Math.ceil(remaining);
+  ex.timeoutMs = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, whole) : whole;
   if (ex.upgrade !== undefined) {
     sendUpgrade(dispatcher, ex.upgrade.socket, ex.upgrade.head, ex, ex);
     return;
