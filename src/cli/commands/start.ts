@@ -6,6 +6,7 @@ import { isClusterWorker, resolveWorkers, runClusterPrimary, runClusterWorker } 
 import { startGateway, type Gateway } from '../../control/lifecycle.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { UserError } from '../errors.js';
+import { tuneV8ForGateway } from '../../core/v8-tuning.js';
 
 const HELP = `Usage: tollgate start [--config PATH]
 
@@ -55,6 +56,7 @@ export async function runStart(argv: string[]): Promise<number> {
     return 0;
   }
   const configPath = values.config ?? 'config/gateway.yaml';
+  tuneV8ForGateway();
   if (isClusterWorker()) {
     try {
       return await runClusterWorker({ configPath, logger: createLogger() });
