@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { errorBody, type ErrorCode, STATUS } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { newRequestId } from '../http/request-id.js';
+import { startIdleSweep, type IdleSweep } from './idle-sweep.js';
 
 /** Mozilla "intermediate" (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults). */
 export const INTERMEDIATE_CIPHERS = [
@@ -59,6 +60,9 @@ export interface ConnectionTracker {
   readonly sessions: Set<Http2Session>;
 }
 
+/** Each public server's idle sweep, for applyLimits on reload. */
+const sweeps = new WeakMap<Http2SecureServer, IdleSweep>();
+
 /** Creates (does not start) the public server. */
 export function createPublicServer(
   tls: ListenerTls,
@@ -89,6 +93,10 @@ export function createPublicServer(
     } as SecureServerOptions,
     handler,
   );
+  const tracker: ConnectionTracker = { sockets: new Set(), sessions: new Set() };
+  const sweep = startIdleSweep(tracker.sockets as Set<TLSSocket>, limits.idleTimeoutMs);
+  sweeps.set(server, sweep);
+  server.once('close', () => sweep.stop());
   applyLimits(server, limits);
   // How often node:http checks HTTP/1.1 connections against headersTimeout (default 30 s). Read when
   // the server starts listening, so it is set here, before listen.
@@ -96,7 +104,6 @@ export function createPublicServer(
     100,
     Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)),
   );
-  const tracker: ConnectionTracker = { sockets: new Set(), sessions: new Set() };
   server.on('secureConnection', (socket: TLSSocket) => {
     tracker.sockets.add(socket);
     socket.once('close', () => tracker.sockets.delete(socket));
@@ -127,9 +134,10 @@ export function applyLimits(server: Http2SecureServer, limits: ListenerLimits): 
   s.maxHeaderSize = limits.maxHeaderBytes;
   s.headersTimeout = limits.headersTimeoutMs;
   s.requestTimeout = 0;
-  s.keepAliveTimeout = limits.idleTimeoutMs;
-  // Both protocols: a socket (or HTTP/2 session) idle this long is closed.
-  server.setTimeout(limits.idleTimeoutMs);
+  // No per-socket idle timers (neither node's keep-alive timer nor `server.setTimeout`): both
+  // protocols' idle connections, between requests or within one, are closed by the idle sweep.
+  s.keepAliveTimeout = 0;
+  sweeps.get(server)?.setIdleTimeout(limits.idleTimeoutMs);
 }
 
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, random: Random): void {

@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { startIdleSweep, sweepInterval } from './idle-sweep.js';
+
+describe('idle sweep', () => {
+  let server: Server | undefined;
+  const open: Socket[] = [];
+  afterEach(async () => {
+    for (const s of open) s.destroy();
+    open.length = 0;
+    if (server) await new Promise((r) => server!.close(r));
+    server = undefined;
+  });
+
+  /** A connected loopback pair: [server side, client side]. */
+  async function pair(): Promise<[Socket, Socket]> {
+    server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = connect(port, '127.0.0.1');
+    const [serverSide] = await accepted;
+    open.push(serverSide, client);
+    return [serverSide, client];
+  }
+
+  it('closes a connection whose bytes have not moved for the idle limit, and only then', async () => {
+    const [s] = await pair();
+    let t = 0;
+    const sweep = startIdleSweep(new Set([s]), 1000, { now: () => t, timer: false });
+    sweep.sweep(); // first sight
+    t = 999;
+    sweep.sweep();
+    expect(s.destroyed).toBe(false);
+    t = 1000;
+    sweep.sweep();
+    expect(s.destroyed).toBe(true);
+  });
+
+  it('treats bytes read or written as activity', async () => {
+    const [s, c] = await pair();
+    let t = 0;
+    const sweep = startIdleSweep(new Set([s]), 1000, { now: () => t, timer: false });
+    sweep.sweep();
+    t = 900;
+    c.write('ping');
+    await once(s, 'data');
+    sweep.sweep(); // moved: idle clock restarts at 900
+    t = 1800;
+    s.write('pong');
+    await once(c, 'data');
+    sweep.sweep(); // moved again (a write): restarts at 1800
+    t = 2700;
+    sweep.sweep();
+    expect(s.destroyed).toBe(false);
+    t = 2800;
+    sweep.sweep();
+    expect(s.destroyed).toBe(true);
+  });
+
+  it('follows a new limit; 0 turns it off', async () => {
+    const [s] = await pair();
+    let t = 0;
+    const sweep = startIdleSweep(new Set([s]), 1000, { now: () => t, timer: false });
+    sweep.sweep();
+    sweep.setIdleTimeout(0);
+    t = 10_000;
+    sweep.sweep();
+    expect(s.destroyed).toBe(false);
+    sweep.setIdleTimeout(5000);
+    sweep.sweep();
+    expect(s.destroyed).toBe(true);
+  });
+
+  it('runs on its own timer', async () => {
+    const [s] = await pair();
+    const sweep = startIdleSweep(new Set([s]), 60);
+    await once(s, 'close');
+    sweep.stop();
+  });
+
+  it('sweeps a quarter of the limit, within 25 ms and 1 s', () => {
+    expect(sweepInterval(60_000)).toBe(1000);
+    expect(sweepInterval(2000)).toBe(500);
+    expect(sweepInterval(40)).toBe(25);
+  });
+});
