@@ -34,6 +34,19 @@ describe('access log', () => {
     expect(Date.parse(String(access!.time))).not.toBeNaN();
   });
 
+  it('ok/time is the ISO time of the clock, across millisecond and second boundaries', () => {
+    const s = sink();
+    const clock = new ManualClock(1_764_990_000_998);
+    const log = createAccessLog(createLogger({ destination: s }), clock);
+    const expected: string[] = [];
+    for (const step of [0, 0, 1, 1, 0.5, 998.5, 1000, 86_400_000]) {
+      clock.advance(step);
+      expected.push(new Date(Math.floor(clock.now())).toISOString());
+      log(record);
+    }
+    expect(s.lines.map((l) => (JSON.parse(l) as { time: string }).time)).toEqual(expected);
+  });
+
   it('ok/nothing is written when info is off', () => {
     const s = sink();
     createAccessLog(createLogger({ destination: s, level: 'warn' }), new ManualClock())({ ...record, route: null, upstream: null, target: null });

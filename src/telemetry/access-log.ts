@@ -34,16 +34,21 @@ const q = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"'
 const qn = (s: string | null): string => (s === null ? 'null' : q(s));
 const MAX_FRAGMENTS = 10_000;
 
-/** The ISO time of `ms`, computed once per millisecond (many requests share one). */
+/** "000Z" … "999Z": the milliseconds and zone of an ISO time. */
+const MILLIS_Z = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0') + 'Z');
+
+/** The ISO time of `ms`: Date formats the second once, each millisecond reuses it. */
 function isoTimeCache(): (ms: number) => string {
-  let lastMs = -1;
-  let last = '';
-  return (ms) => {
-    if (ms !== lastMs) {
-      lastMs = ms;
-      last = new Date(ms).toISOString();
+  let second = -1;
+  let prefix = '';
+  return (time) => {
+    const ms = Math.floor(time);
+    const s = Math.floor(ms / 1000);
+    if (s !== second) {
+      second = s;
+      prefix = new Date(s * 1000).toISOString().slice(0, 20); // "2026-12-06T02:18:47."
     }
-    return last;
+    return prefix + MILLIS_Z[ms - s * 1000];
   };
 }
 
