@@ -48,7 +48,13 @@ export function continueTraceparent(value: string | undefined, random: Random): 
   if (value !== undefined && isValid(value)) {
     return `00-${value.slice(3, 35)}-${nonZeroHex(random, 8)}-${value.slice(53, 55)}`;
   }
-  return `00-${nonZeroHex(random, 16)}-${nonZeroHex(random, 8)}-01`;
+  // A new trace: trace-id and span id from one 24-byte draw (one native hex call, not two).
+  for (;;) {
+    const hex = random.hex(24);
+    const traceId = hex.slice(0, 32);
+    const spanId = hex.slice(32);
+    if (traceId !== ZERO_32 && spanId !== ZERO_16) return '00-' + traceId + '-' + spanId + '-01';
+  }
 }
 
 function isValid(v: string): boolean {

@@ -53,10 +53,8 @@ export class RetryableStatusError extends Error {
 
 const isH2 = (res: ClientResponse): res is Http2ServerResponse => 'stream' in res;
 
-/** Response headers that must not be forwarded (hop-by-hop, and those we set ourselves). */
-function skipResponseHeader(name: string): boolean {
-  return HOP_BY_HOP.has(name) || name === 'x-request-id';
-}
+/** Response headers that must not be forwarded: hop-by-hop, and x-request-id (we set our own). */
+const SKIP_RESPONSE_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'x-request-id']);
 
 /**
  * The per-attempt undici handler (legacy handler API: it is the one undici's clients call natively,
@@ -87,7 +85,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#onClientClose = () => {
       if (!this.#finished) this.#fail(new Error('client closed the connection'), true);
     };
-    res.on('close', this.#onClientClose); // removed in #finish; `on` spares once()'s wrapper
+    res.on('close', this.#onClientClose); // `on` spares once()'s wrapper
   }
 
   /** The attempt ran out of time before response headers. */
@@ -115,8 +113,10 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   #finish(err: Error | null): void {
     this.#finished = true;
     this.#clearTimer();
-    this.#res.removeListener('close', this.#onClientClose);
     if (this.#onDrain !== null) this.#res.removeListener('drain', this.#onDrain);
+    // After a success the response is done and the listener finds #finished set when it closes; after
+    // an error another attempt may follow on the same response, so this one's listener goes.
+    if (err !== null) this.#res.removeListener('close', this.#onClientClose);
     this.#sink.attemptDone(err, this.#headersSent, this.#status, this.#bytes);
   }
 
@@ -142,7 +142,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     const headers: Record<string, string | string[]> = {};
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (skipResponseHeader(name)) continue;
+      if (SKIP_RESPONSE_HEADERS.has(name)) continue;
       const value = rawHeaders[i + 1]!.toString('latin1');
       const prev = headers[name];
       if (prev === undefined) headers[name] = value;

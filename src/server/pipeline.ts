@@ -356,18 +356,19 @@ function onAttemptDone(ex: Exchange, err: Error | null, headersSent: boolean, st
   const target = ex.target as TargetState;
   endAttempt(target);
   release(pr.pool);
-  const latency = ex.deps.clock.monotonic() - ex.attemptStart;
+  const now = ex.deps.clock.monotonic();
+  const latency = now - ex.attemptStart;
   let outcome: UpstreamOutcome;
   if (err === null) outcome = status >= 500 ? 'http-5xx' : 'ok';
   else if (err instanceof RetryableStatusError) outcome = 'http-5xx';
   else outcome = classifyUpstreamError(err);
-  observeResult(pr.pool, target, outcome, latency);
+  observeResult(pr.pool, target, outcome, latency, now);
   ex.deps.metrics.countUpstream(pr.name, target.url, outcome);
 
   if (err === null) {
     ex.status = status;
     ex.bytes = bytes;
-    finish(ex);
+    finish(ex, undefined, undefined, now);
     return;
   }
   if (headersSent || ex.res.destroyed) {
@@ -424,8 +425,8 @@ function fail(ex: Exchange, err: unknown): void {
   finish(ex, gerr.code === 'INTERNAL' ? (gerr.cause ?? gerr) : undefined, gerr.code);
 }
 
-function finish(ex: Exchange, err?: unknown, code?: string): void {
-  const seconds = (ex.deps.clock.monotonic() - ex.start) / 1000;
+function finish(ex: Exchange, err?: unknown, code?: string, nowMono = ex.deps.clock.monotonic()): void {
+  const seconds = (nowMono - ex.start) / 1000;
   ex.deps.metrics.countRequest(ex.routeName, ex.status, seconds);
   const record: AccessRecord = {
     requestId: ex.requestId,

@@ -138,9 +138,9 @@ export function endAttempt(target: TargetState): void {
  * failures and resets do not update latency: a target that fails fast must not look fast. Does not touch
  * `inFlight` (see beginAttempt / endAttempt). Returns true when this outcome ejected the target.
  */
-export function observeResult(pool: UpstreamPool, target: TargetState, outcome: UpstreamOutcome, latencyMs: number): boolean {
+export function observeResult(pool: UpstreamPool, target: TargetState, outcome: UpstreamOutcome, latencyMs: number, nowMono = pool.clock.monotonic()): boolean {
   if (outcome === 'ok' || outcome === 'http-5xx' || outcome === 'timeout') {
-    observeLatency(target, latencyMs, pool.clock.monotonic(), pool.ewmaDecayMs);
+    observeLatency(target, latencyMs, nowMono, pool.ewmaDecayMs);
   }
   if (outcome === 'ok') target.consecutiveSuccesses++;
   else target.consecutiveSuccesses = 0;
