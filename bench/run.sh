@@ -12,7 +12,11 @@
 #   BENCH_MTLS=0               1: peers ask for a client cert and mtls-load.mjs adds the
 #                              h1-mtls (reused connections) and h1-mtls-new (a handshake per request) runs
 #   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1   cores for the proxy / for origin + load generator
-#   BENCH_REPEAT=1             measured runs per peer and protocol; the least disturbed one is kept
+#   BENCH_REPEAT=1             measured runs per peer and protocol, back to back
+#   BENCH_ROUNDS=1             times the whole peer list is run, one round after the other, so every
+#                              peer is measured early and late in the run (drift hits all alike)
+#                              Of a peer's REPEAT × ROUNDS runs the fastest per proxy core is kept:
+#                              other work on a shared machine only ever slows a run down.
 #   BENCH_QUIET_WAIT=60 BENCH_QUIET_MAX=10   before each run wait (at most that many seconds) until
 #                              both cores are under that % busy from other work on the machine
 #   BENCH_NICE=0               e.g. -10: our processes get priority over other work on a shared
@@ -34,6 +38,7 @@ H2_CONNS=${BENCH_H2_CONNECTIONS:-10}
 H2_STREAMS=${BENCH_H2_STREAMS:-10}
 MTLS=${BENCH_MTLS:-0}
 REPEAT=${BENCH_REPEAT:-1}
+ROUNDS=${BENCH_ROUNDS:-1}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 # Opt-in: run our processes at a higher priority (e.g. -10) on a machine shared with other work.
 # That starves the other work for the duration of the bench; off by default.
@@ -62,6 +67,7 @@ die() { log "bench: $*"; exit 1; }
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 600 ]] || die "BENCH_DURATION must be 1..600 seconds"
 [[ "$NICE_LEVEL" =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer (-20..19)"
 [[ "$REPEAT" =~ ^[1-9]$ ]] || die "BENCH_REPEAT must be 1..9"
+[[ "$ROUNDS" =~ ^[1-9]$ ]] || die "BENCH_ROUNDS must be 1..9"
 [[ "$WARMUP" =~ ^[0-9]+$ && "$WARMUP" -le 60 ]] || die "BENCH_WARMUP must be 0..60 seconds"
 
 # ---------------------------------------------------------------- tools
@@ -238,7 +244,7 @@ render() {
   printf '"load":"h1: wrk -t1 -c%s -d%ss; h2: h2load -t1 -c%s -m%s -D %s; warm-up %ss",' \
     "$H1_CONNS" "$DURATION" "$H2_CONNS" "$H2_STREAMS" "$DURATION" "$WARMUP"
   printf '"pinning":"proxy on CPU %s; origin and load generator on CPU %s",' "$PROXY_CPU" "$LOAD_CPU"
-  printf '"mtls":"%s","nice":"%s","repeat":"%s"}\n' "$MTLS" "$NICE_LEVEL" "$REPEAT"
+  printf '"mtls":"%s","nice":"%s","repeat":"%s","rounds":"%s"}\n' "$MTLS" "$NICE_LEVEL" "$REPEAT" "$ROUNDS"
 } >"$OUT/meta.json"
 
 # ---------------------------------------------------------------- origin
@@ -253,7 +259,7 @@ log "bench: origin nginx (pid $ORIGIN_PID) on $ORIGIN_URL$PATH_UNDER_TEST, ${#BO
 # ---------------------------------------------------------------- peers
 # start_peer NAME: start it pinned to the proxy core; sets PEER_PID or returns 1 with SKIP_REASON.
 start_peer() {
-  local name=$1 port=${PORT[$1]}
+  local name=$1 port=${PORT[$1]:-0}
   local -a node_env=(env BENCH_PEER_PORT="$port" BENCH_ORIGIN="$ORIGIN_URL"
     BENCH_CERT="$OUT/tls/server.crt" BENCH_KEY="$OUT/tls/server.key" NODE_ENV=production)
   [[ "$MTLS" == 1 ]] && node_env+=(BENCH_CLIENT_CA="$OUT/tls/client-ca.crt")
@@ -322,8 +328,8 @@ check_peer() {
   if [[ "$body" != "$BODY" ]]; then CHECK_REASON="curl $flag: wrong body '${body:0:80}'"; return 1; fi
 }
 
-record_fail() { # PEER PROTO REASON
-  printf '{"peer":"%s","proto":"%s","ok":false,"reason":"%s"}\n' "$1" "$2" "${3//\"/\'}" >>"$RESULTS"
+record_fail() { # PEER PROTO REASON (into the peer's attempts; a failed attempt fails the row)
+  printf '{"peer":"%s","proto":"%s","ok":false,"reason":"%s"}\n' "$1" "$2" "${3//\"/\'}" >>"$OUT/runs/$1-$2.attempts.jsonl"
   log "  $1 $2: FAIL ($3)"
 }
 
@@ -369,7 +375,6 @@ measure() {
   esac
 
   local t0 t1 ticks0 ticks1 oticks0 oticks1 cp0 cp1 cl0 cl1 loadcpu rep attempts="$OUT/runs/$peer-$proto.attempts.jsonl"
-  : >"$attempts"
   for ((rep = 1; rep <= REPEAT; rep++)); do
     wait_quiet
     cp0=$(core_line "$PROXY_CPU") cl0=$(core_line "$LOAD_CPU")
@@ -391,10 +396,8 @@ measure() {
       REC_ORIGIN_TICKS=$((oticks1 - oticks0)) REC_LOADGEN_CPU="$loadcpu" \
       REC_CORE_PROXY_BEFORE=$cp0 REC_CORE_PROXY_AFTER=$cp1 REC_CORE_LOAD_BEFORE=$cl0 REC_CORE_LOAD_AFTER=$cl1 \
       node "$BENCH_DIR/lib/record.mjs" >&2
-    cp "$stdout" "$stdout.$rep"
+    cp "$stdout" "$stdout.r$round.$rep"
   done
-  # Any failed attempt fails the row; otherwise the attempt with the least other work on the cores.
-  node "$BENCH_DIR/lib/pick.mjs" "$attempts" >>"$RESULTS"
   rm -f "$logf" # h2load's per-request log is large; the percentiles are in results.jsonl
 }
 
@@ -402,21 +405,33 @@ IFS=, read -r -a peer_list <<<"$PEERS"
 IFS=, read -r -a proto_list <<<"$PROTOCOLS"
 [[ "$MTLS" == 1 ]] && proto_list+=(h1-mtls h1-mtls-new)
 
-for peer in "${peer_list[@]}"; do
-  log "bench: $peer"
-  if ! start_peer "$peer"; then
-    log "  SKIP $peer: $SKIP_REASON"
+for ((round = 1; round <= ROUNDS; round++)); do
+  ((ROUNDS > 1)) && log "bench: round $round of $ROUNDS"
+  for peer in "${peer_list[@]}"; do
+    log "bench: $peer"
+    if ! start_peer "$peer"; then
+      log "  SKIP $peer: $SKIP_REASON"
+      for proto in "${proto_list[@]}"; do
+        [[ "$proto" == h2 && -z "${H2[$peer]:-}" ]] && continue
+        record_fail "$peer" "$proto" "skipped: $SKIP_REASON" 2>/dev/null
+      done
+      continue
+    fi
     for proto in "${proto_list[@]}"; do
       [[ "$proto" == h2 && -z "${H2[$peer]:-}" ]] && continue
-      record_fail "$peer" "$proto" "skipped: $SKIP_REASON" 2>/dev/null
+      # A row that failed in an earlier round stays failed: no need to measure it again.
+      grep -q '"ok":false' "$OUT/runs/$peer-$proto.attempts.jsonl" 2>/dev/null && continue
+      measure "$peer" "$proto" "$PEER_PID"
     done
-    continue
-  fi
-  for proto in "${proto_list[@]}"; do
-    [[ "$proto" == h2 && -z "${H2[$peer]:-}" ]] && continue
-    measure "$peer" "$proto" "$PEER_PID"
+    stop_pid "$PEER_PID"
   done
-  stop_pid "$PEER_PID"
+done
+
+# One row per peer and protocol: any failed attempt fails it, else the fastest attempt per proxy core.
+for peer in "${peer_list[@]}"; do
+  for proto in "${proto_list[@]}"; do
+    [[ -f "$OUT/runs/$peer-$proto.attempts.jsonl" ]] && node "$BENCH_DIR/lib/pick.mjs" "$OUT/runs/$peer-$proto.attempts.jsonl" >>"$RESULTS"
+  done
 done
 
 stop_pid "$ORIGIN_PID"
