@@ -13,7 +13,7 @@
 #                              h1-mtls (reused connections) and h1-mtls-new (a handshake per request) runs
 #   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1   cores for the proxy / for origin + load generator
 #   BENCH_REPEAT=1             measured runs per peer and protocol, back to back
-#   BENCH_ROUNDS=1             times the whole peer list is run, one round after the other, so every
+#   BENCH_ROUNDS=3             times the whole peer list is run, one round after the other, so every
 #                              peer is measured early and late in the run (drift hits all alike)
 #                              Of a peer's REPEAT × ROUNDS runs the fastest per proxy core is kept:
 #                              other work on a shared machine only ever slows a run down.
@@ -38,7 +38,7 @@ H2_CONNS=${BENCH_H2_CONNECTIONS:-10}
 H2_STREAMS=${BENCH_H2_STREAMS:-10}
 MTLS=${BENCH_MTLS:-0}
 REPEAT=${BENCH_REPEAT:-1}
-ROUNDS=${BENCH_ROUNDS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 # Opt-in: run our processes at a higher priority (e.g. -10) on a machine shared with other work.
 # That starves the other work for the duration of the bench; off by default.
