@@ -391,7 +391,7 @@ measure() {
     if ! kill -0 "$pid" 2>/dev/null; then record_fail "$peer" "$proto" "proxy died during the run"; return; fi
     if ! check_peer "$peer" "${proto%%-*}"; then record_fail "$peer" "$proto" "after the run: $CHECK_REASON"; return; fi
 
-    REC_PEER=$peer REC_PROTO=$proto REC_TOOL=$tool REC_STDOUT=$stdout REC_LOG=$logf REC_RESULTS=$attempts \
+    REC_PEER=$peer REC_PROTO=$proto REC_ROUND=$round REC_TOOL=$tool REC_STDOUT=$stdout REC_LOG=$logf REC_RESULTS=$attempts \
       REC_WALL_NS=$((t1 - t0)) REC_PROXY_TICKS=$((ticks1 - ticks0)) REC_CLK_TCK=$CLK_TCK \
       REC_ORIGIN_TICKS=$((oticks1 - oticks0)) REC_LOADGEN_CPU="$loadcpu" \
       REC_CORE_PROXY_BEFORE=$cp0 REC_CORE_PROXY_AFTER=$cp1 REC_CORE_LOAD_BEFORE=$cl0 REC_CORE_LOAD_AFTER=$cl1 \

@@ -13,6 +13,12 @@ const failed = attempts.find((a) => !a.ok);
 const perCore = (a) => (a.proxyCpuPct > 0 ? a.reqPerSec / (a.proxyCpuPct / 100) : 0);
 const chosen = failed ?? attempts.reduce((best, a) => (perCore(a) > perCore(best) ? a : best));
 chosen.attempts = attempts.length;
+// The best run of each round, for the report's per-round ratios (runs close in time compared).
+chosen.perCoreByRound = [];
+for (const a of attempts) {
+  const i = (a.round ?? 1) - 1;
+  chosen.perCoreByRound[i] = Math.max(chosen.perCoreByRound[i] ?? 0, perCore(a));
+}
 if (attempts.length > 1 && !failed) {
   const all = attempts.map((a) => Math.round(perCore(a))).join(', ');
   process.stderr.write(`  ${chosen.peer} ${chosen.proto}: kept attempt ${attempts.indexOf(chosen) + 1} of ${attempts.length} (req/s per proxy core: ${all})\n`);

@@ -9,6 +9,7 @@ const rec = {
   peer: env('REC_PEER'),
   proto: env('REC_PROTO'),
   tool: env('REC_TOOL'),
+  round: num('REC_ROUND') || 1,
   ok: true,
   reason: null,
   reqPerSec: null,

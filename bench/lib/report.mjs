@@ -28,6 +28,20 @@ for (const r of rows) {
   r.perCore = r.ok && r.proxyCpuPct > 0 ? r.reqPerSec / (r.proxyCpuPct / 100) : null;
 }
 const protos = [...new Set(rows.map((r) => r.proto))];
+
+/**
+ * Median over the rounds of (peer ÷ baseline), each round's runs compared with each other: runs a few
+ * minutes apart share the machine's state more than the fastest runs of the whole bench do.
+ */
+function medianRoundRatio(peer, base) {
+  if (!Array.isArray(peer) || !Array.isArray(base)) return null;
+  const ratios = [];
+  for (let i = 0; i < Math.min(peer.length, base.length); i++) if (peer[i] > 0 && base[i] > 0) ratios.push(peer[i] / base[i]);
+  if (ratios.length === 0) return null;
+  ratios.sort((a, b) => a - b);
+  const m = ratios.length >> 1;
+  return ratios.length % 2 ? ratios[m] : (ratios[m - 1] + ratios[m]) / 2;
+}
 const tables = {};
 for (const proto of protos) {
   const these = rows.filter((r) => r.proto === proto);
@@ -38,12 +52,13 @@ for (const proto of protos) {
     vsNginxPerCore: r.perCore && nginx?.perCore ? r.perCore / nginx.perCore : null,
     vsUndiciPerCore: r.perCore && undici?.perCore ? r.perCore / undici.perCore : null,
     vsUndiciReqPerSec: r.ok && undici ? r.reqPerSec / undici.reqPerSec : null,
+    vsUndiciRoundsMedian: r.ok && undici ? medianRoundRatio(r.perCoreByRound, undici.perCoreByRound) : null,
     undiciBaseline: UNDICI_BASELINE[proto] ?? 'undici',
   }));
 }
 
 const f = (v, d = 0) => (v === null || v === undefined ? '—' : v.toFixed(d));
-const header = ['peer', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU %', 'req/s per proxy-core', '× nginx /core', '× undici /core', '× undici req/s', 'load core busy %', 'other work %'];
+const header = ['peer', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU %', 'req/s per proxy-core', '× nginx /core', '× undici /core', '× undici /core, median of rounds', '× undici req/s', 'load core busy %', 'other work %'];
 function cells(r) {
   if (!r.ok) return [r.peer, String(r.reason).startsWith('skipped') ? 'SKIP' : 'FAIL', ...header.slice(2).map(() => '—')];
   return [
@@ -55,6 +70,7 @@ function cells(r) {
     f(r.perCore),
     f(r.vsNginxPerCore, 2),
     f(r.vsUndiciPerCore, 2),
+    f(r.vsUndiciRoundsMedian, 2),
     f(r.vsUndiciReqPerSec, 2),
     f(r.core1BusyPct),
     `${f(r.foreignProxyCorePct)} / ${f(r.foreignLoadCorePct)}`,
@@ -93,7 +109,8 @@ for (const proto of protos) {
   md += notes.map((n) => `- ${n.replaceAll('|', '\\|')}\n`).join('') + (notes.length ? '\n' : '');
 }
 md +=
-  'req/s per proxy-core = req/s ÷ (proxy CPU % / 100). "× nginx /core" and "× undici /core" compare that figure;\n' +
+  'req/s per proxy-core = req/s ÷ (proxy CPU % / 100). "× nginx /core" and "× undici /core" compare that figure\n' +
+  '(each row\'s fastest run); "median of rounds" compares each round\'s runs with each other and takes the median;\n' +
   '"× undici req/s" compares raw throughput. "load core busy %" is the core running the origin and the load\n' +
   'generator: near 100 % means that side, not the proxy, capped the raw req/s. "other work" (proxy core / load core) is CPU on each\n' +
   'core that was neither ours (proxy; origin + load generator) nor idle (softirq work for loopback TCP is\n' +
