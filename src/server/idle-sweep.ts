@@ -6,8 +6,9 @@
  * CPU per proxied request, measured with bench/cpu-pair.sh. The sweep instead looks at each open
  * connection a few times per idle period and closes the ones whose byte counters (bytesRead +
  * bytesWritten, which count HTTP/2 sessions' traffic too) have not moved for `idleMs`. A connection
- * is therefore closed between `idleMs` and `idleMs + interval` after its last byte, interval being
- * a quarter of `idleMs` (at most 1 s, at least 25 ms). Nothing runs per request.
+ * is therefore closed between `idleMs` and `idleMs` + two sweep intervals after its last byte (one to
+ * notice the last change, one to find the limit passed), an interval being a quarter of `idleMs` (at
+ * most 1 s, at least 25 ms). Nothing runs per request.
  */
 import type { Socket } from 'node:net';
 
