@@ -74,6 +74,26 @@ describe('idle timeout', () => {
     expect(up.seen.find((x) => x.url === '/trickle')?.bodyBytes).toBe(body.length);
   });
 
+  it('ok/a reload applies a new idleTimeout to open connections', async () => {
+    const config = (idleTimeout: string): Record<string, unknown> => ({
+      limits: { idleTimeout, headersTimeout: '5s' },
+      routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'up' }],
+      upstreams: { up: { targets: [{ url: up.url }] } },
+    });
+    await t.writeConfig(config('30s'));
+    expect((await t.gw.reload()).result).toBe('success');
+    const s = await rawTls(t.gw.publicPort, t.rootPem);
+    s.on('error', () => undefined);
+    // Idle for three old limits: still open under the 30 s limit.
+    await new Promise((r) => setTimeout(r, 3 * IDLE_MS));
+    expect(s.destroyed).toBe(false);
+    await t.writeConfig(config(`${IDLE_MS}ms`));
+    const since = performance.now();
+    expect((await t.gw.reload()).result).toBe('success');
+    const elapsed = await closesAfter(s, since);
+    expect(elapsed).toBeLessThan(IDLE_MS + 1000);
+  });
+
   it('ok/an idle HTTP/2 session is closed; a busy one is not', async () => {
     const idle = await h2Session(t.url, { ca: t.rootPem });
     idle.on('error', () => undefined);
