@@ -3,7 +3,7 @@
  * request checks → router → identity → policies (authz, limits) → balancer → proxy (with retries).
  * Reads only the snapshot pinned at the start of the request.
  */
-import type { Http2ServerRequest } from 'node:http2';
+import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
 import { GatewayError } from '../core/errors.js';
@@ -466,6 +466,14 @@ function fail(ex: Exchange, err: unknown): void {
   const gerr = err instanceof ClientGoneError || err instanceof RequestBodyError ? classifyUpstreamError(err).error : toGatewayError(err);
   const closeAfter = gerr.code === 'PAYLOAD_TOO_LARGE' || ex.deps.draining();
   const status = sendError(ex.res, gerr, ex.requestId, ex.extraResponseHeaders ?? undefined, closeAfter);
+  if (status !== 0 && gerr.code === 'PAYLOAD_TOO_LARGE' && ex.h2) {
+    // The h2 counterpart of `connection: close`: once the 413 is out, RST_STREAM(NO_ERROR) tells the
+    // client to stop sending the rest of the body (RFC 9113 §8.1), which nobody will read.
+    const stream = (ex.res as Http2ServerResponse).stream;
+    ex.res.once('finish', () => {
+      if (!stream.destroyed) stream.close(h2constants.NGHTTP2_NO_ERROR);
+    });
+  }
   ex.status = status === 0 ? 499 : status;
   finish(ex, gerr.code === 'INTERNAL' ? (gerr.cause ?? gerr) : undefined, gerr.code);
 }
