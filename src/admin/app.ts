@@ -19,7 +19,7 @@ export async function createAdminApp(gw: Gateway, opts: { host: string; port: nu
     return reply.send({ status: 'ready', configHash: gw.holder.current.configHash });
   });
   app.get('/metrics', async (_req, reply) => {
-    const now = opts.clock.now();
+    const now = opts.clock.monotonic(); // ejections are on the monotonic clock
     for (const [name, pr] of gw.holder.current.pools) {
       for (const t of [...pr.pool.primaries, ...pr.pool.backups]) {
         gw.metrics.upstreamHealthy.labels(name, t.url).set(t.healthy && t.ejectedUntil <= now ? 1 : 0);

@@ -9,13 +9,14 @@ import type { Clock } from '../core/clock.js';
 export const VERSION = '0.1.0';
 
 /** One target as /status shows it: `healthy` is the active check, `available` adds passive ejection. */
-function targetView(t: TargetState, nowMs: number): Record<string, unknown> {
+function targetView(t: TargetState, nowMs: number, wallNowMs: number): Record<string, unknown> {
   return {
     url: t.url,
     tier: t.tier,
     healthy: t.healthy,
     available: isAvailable(t, nowMs),
-    ejectedUntil: t.ejectedUntil > nowMs ? new Date(t.ejectedUntil).toISOString() : null,
+    // Ejections run on the monotonic clock; shown as the wall time they end at, for display only.
+    ejectedUntil: t.ejectedUntil > nowMs ? new Date(wallNowMs + (t.ejectedUntil - nowMs)).toISOString() : null,
     inFlight: t.inFlight,
     ewmaMs: Math.round(t.ewmaMs * 10) / 10,
   };
@@ -24,14 +25,15 @@ function targetView(t: TargetState, nowMs: number): Record<string, unknown> {
 /** Builds the status JSON from the current snapshot and live target state. */
 export function buildStatus(gw: Gateway, clock: Clock): Record<string, unknown> {
   const snap = gw.holder.current;
-  const now = clock.now();
+  const now = clock.monotonic();
+  const wallNow = clock.now();
   const upstreams: Record<string, unknown> = {};
   for (const [name, pr] of snap.pools) {
     const breaker = pr.pool.breaker;
     upstreams[name] = {
       balance: pr.pool.balance,
       activeTier: activeTier(pr.pool, now),
-      targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => targetView(t, now)),
+      targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => targetView(t, now, wallNow)),
       circuitBreaker: {
         maxConnections: breaker.maxConnections,
         maxPendingRequests: breaker.maxPendingRequests,
@@ -39,7 +41,7 @@ export function buildStatus(gw: Gateway, clock: Clock): Record<string, unknown> 
         pending: pendingOf(breaker),
         rejected: breaker.rejected,
       },
-      retryBudget: { available: pr.retryBudget.available(now) },
+      retryBudget: { available: pr.retryBudget.available(wallNow) },
     };
   }
   const routes = gw.spec.routes.map((r) => ({ name: r.name, upstreams: r.upstreams ? r.upstreams.map((u) => u.name) : [r.upstream] }));

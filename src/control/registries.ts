@@ -118,7 +118,7 @@ export class PoolRegistry {
   }
 
   #refreshHealthGauge(): void {
-    const now = this.#deps.clock.now();
+    const now = this.#deps.clock.monotonic(); // ejections are on the monotonic clock
     const gauge = this.#deps.metrics.upstreamHealthy;
     for (const { runtime } of this.#entries.values()) {
       for (const t of [...runtime.pool.primaries, ...runtime.pool.backups]) gauge.labels(runtime.name, t.url).set(isAvailable(t, now) ? 1 : 0);

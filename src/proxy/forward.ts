@@ -7,6 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { constants as h2constants } from 'node:http2';
 import { HOP_BY_HOP } from '../http/hop-headers.js';
+import { ClientGoneError, RetryableStatusError, UpstreamTimeoutError } from './classify.js';
+
+export { RetryableStatusError };
 
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
 export type ClientResponse = ServerResponse | Http2ServerResponse;
@@ -43,15 +46,20 @@ export interface AttemptSink {
   attemptDone(error: Error | null, headersSent: boolean, status: number, bytes: number): void;
 }
 
-/** A response the caller chose not to forward (e.g. a 503 to retry elsewhere). */
-export class RetryableStatusError extends Error {
-  override name = 'RetryableStatusError';
-  constructor(readonly status: number) {
-    super(`upstream answered ${status}`);
-  }
-}
-
 const isH2 = (res: ClientResponse): res is Http2ServerResponse => 'stream' in res;
+
+/**
+ * Whether the client went away: the one definition for both protocols. HTTP/2: the stream is destroyed
+ * or closed (Http2ServerResponse has no `destroyed`); HTTP/1.1: the response or its socket is destroyed.
+ * A response that ended normally is not "gone".
+ */
+export function clientGone(res: ClientResponse): boolean {
+  if (isH2(res)) {
+    const stream = res.stream;
+    return !res.writableEnded && (stream.destroyed || stream.closed);
+  }
+  return !res.writableEnded && (res.destroyed || res.socket?.destroyed === true);
+}
 
 /** Response headers that must not be forwarded: hop-by-hop, and x-request-id (we set our own). */
 const SKIP_RESPONSE_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'x-request-id']);
@@ -83,7 +91,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     // Abort the upstream whenever the client side closes before we finished (STYLE §6: h2 compat
     // never emits 'drain' after a reset, which would otherwise hold the upstream connection forever).
     this.#onClientClose = () => {
-      if (!this.#finished) this.#fail(new Error('client closed the connection'), true);
+      if (!this.#finished) this.#fail(new ClientGoneError(), true);
     };
     res.on('close', this.#onClientClose); // `on` spares once()'s wrapper
   }
@@ -91,8 +99,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   /** The attempt ran out of time before response headers. */
   timedOut(): void {
     this.#timer = null;
-    const err = Object.assign(new Error('upstream did not answer in time'), { code: 'TOLLGATE_UPSTREAM_TIMEOUT' });
-    this.#fail(err, false);
+    this.#fail(new UpstreamTimeoutError('upstream did not answer in time'), false);
   }
 
   #clearTimer(): void {

@@ -5,6 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { Duplex } from 'node:stream';
 import type { AttemptRequest, AttemptSink } from './forward.js';
+import { ClientGoneError, UpstreamTimeoutError } from './classify.js';
 
 const CRLF = '\r\n';
 
@@ -23,13 +24,14 @@ export function sendUpgrade(dispatcher: Dispatcher, client: Duplex, head: Buffer
   };
   let abort: ((err?: Error) => void) | undefined;
   const timer = setTimeout(() => {
-    const err = Object.assign(new Error('upstream did not answer the upgrade in time'), { code: 'TOLLGATE_UPSTREAM_TIMEOUT' });
+    const err = new UpstreamTimeoutError('upstream did not answer the upgrade in time');
     abort?.(err);
     finish({ error: err, headersSent: false, status: 0, bytes: 0 });
   }, opts.timeoutMs);
   const onClientClose = (): void => {
-    abort?.(new Error('client closed the connection'));
-    finish({ error: new Error('client closed the connection'), headersSent: false, status: 499, bytes: 0 });
+    const err = new ClientGoneError();
+    abort?.(err);
+    finish({ error: err, headersSent: false, status: 499, bytes: 0 });
   };
   client.once('close', onClientClose);
 

@@ -56,16 +56,18 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
     return503OnClosing: false,
     bodyLimit: 1024 * 1024,
     serverFactory: (fastifyHandler: (req: ClientRequest, res: ClientResponse) => void) => {
-      created = createPublicServer(
-        opts.tls,
-        opts.limits,
-        (req, res) => {
-          track(res);
-          if (direct && !isFixed(req.url)) handleRequest(opts.pipeline, req, res);
-          else fastifyHandler(req, res);
-        },
-        opts.random,
-      );
+      const onRequest = (req: ClientRequest, res: ClientResponse): void => {
+        track(res);
+        if (direct && !isFixed(req.url)) handleRequest(opts.pipeline, req, res);
+        else fastifyHandler(req, res);
+      };
+      created = createPublicServer(opts.tls, opts.limits, onRequest, opts.random);
+      // Expect: 100-continue (h1 and h2): the pipeline answers 100 itself once the request goes upstream
+      // (an early refusal gets its final status without one) and never forwards `expect`.
+      created.server.on('checkContinue', (req: ClientRequest, res: ClientResponse) => {
+        if (isFixed(req.url)) res.writeContinue();
+        onRequest(req, res);
+      });
       created.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (isFixed(req.url)) {
           socket.destroy();

@@ -3,11 +3,11 @@
  * request checks → router → identity → policies (authz, limits) → balancer → proxy (with retries).
  * Reads only the snapshot pinned at the start of the request.
  */
-import type { Http2ServerRequest } from 'node:http2';
+import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
 import { GatewayError } from '../core/errors.js';
-import type { Identity, UpstreamOutcome } from '../core/types.js';
+import type { Identity } from '../core/types.js';
 import { ANONYMOUS } from '../core/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { AccessLog, AccessRecord } from '../telemetry/access-log.js';
@@ -23,9 +23,9 @@ import { evaluateLimits, type LimitVerdict } from '../policy/rate-limit.js';
 import { beginAttempt, endAttempt, pick, observeResult, tryAcquire, release } from '../upstream/pool.js';
 import { hashKeyOf } from '../upstream/hash-key.js';
 import type { TargetState } from '../upstream/target-state.js';
-import { isIdempotent } from '../proxy/retry.js';
-import { classifyUpstreamError } from '../proxy/classify.js';
-import { RetryableStatusError, sendAttempt, type AttemptRequest, type AttemptSink, type ClientRequest, type ClientResponse } from '../proxy/forward.js';
+import { decideRetry, retryAllowed } from '../proxy/retry.js';
+import { ClientGoneError, RequestBodyError, classifyUpstreamError, faultOf } from '../proxy/classify.js';
+import { clientGone, sendAttempt, type AttemptRequest, type AttemptSink, type ClientRequest, type ClientResponse } from '../proxy/forward.js';
 import { pickWeighted } from '../proxy/split.js';
 import { sendUpgrade } from '../proxy/websocket.js';
 import { ServerResponse, type IncomingMessage } from 'node:http';
@@ -69,6 +69,8 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   deadline = 0;
   attemptStart = 0;
   hasBody = false;
+  /** Set once the request body was read to its end (a timeout before that is a slow upload: the client's). */
+  bodyDone = false;
   /** The request path as received, without the query string (queries may carry secrets: never logged). */
   path = '';
   /** Set for an HTTP/1.1 WebSocket upgrade: the client socket and what it sent after the head. */
@@ -103,8 +105,8 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
 
   /** AttemptSink: may this status be forwarded, or should it be retried elsewhere? */
   acceptStatus(status: number): boolean {
-    const retries = this.route?.retries;
-    return retries === undefined || !retries.on.has(String(status)) || !canRetryMore(this);
+    const spec = this.route?.retries;
+    return spec === undefined || !retryAllowed({ outcome: 'http-5xx', status, attempt: this.attempts, spec, method: this.method, hasBody: this.hasBody });
   }
 
   /** AttemptSink: one attempt ended. */
@@ -275,8 +277,11 @@ function cookieOf(header: string | undefined, name: string): string | undefined 
   return undefined;
 }
 
-/** Headers we always replace ourselves; any client-sent copy is dropped. */
-const REPLACED = new Set(['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent', 'host']);
+/**
+ * Headers we always replace ourselves, and `expect` (answered at the edge: see attempt()); any
+ * client-sent copy is dropped.
+ */
+const REPLACED = new Set(['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent', 'host', 'expect']);
 
 function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string, authority: string): string[] {
   const { req, snap, raw, h2 } = ex;
@@ -313,6 +318,8 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string
 }
 
 function attempt(ex: Exchange): void {
+  // A client that already left gets no attempt (and holds no breaker slot or in-flight count).
+  if (clientGone(ex.res)) throw new ClientGoneError();
   const pr = ex.pool as PoolRuntime;
   const now = ex.deps.clock.monotonic();
   const remaining = ex.deadline - now;
@@ -337,90 +344,136 @@ function attempt(ex: Exchange): void {
     sendUpgrade(dispatcher, ex.upgrade.socket, ex.upgrade.head, ex, ex);
     return;
   }
-  ex.body = ex.hasBody ? limitedBody(ex.req, ex.snap.limits.maxBodyBytes) : null;
+  if (ex.hasBody && ex.attempts === 1 && isExpectContinue(ex.req)) {
+    // Expect: 100-continue is answered here, once the request is known to go upstream (never forwarded).
+    (ex.res as ServerResponse).writeContinue();
+  }
+  ex.body = ex.hasBody ? limitedBody(ex, ex.req, ex.snap.limits.maxBodyBytes) : null;
   ex.bodyTimeoutMs = ex.snap.limits.idleTimeoutMs;
   sendAttempt(dispatcher, ex.res, ex, ex);
 }
 
 const NO_TARGETS: ReadonlySet<TargetState> = new Set();
 
-function canRetryMore(ex: Exchange): boolean {
-  const retries = ex.route?.retries;
-  if (retries === undefined || ex.attempts >= retries.attempts + 1) return false;
-  if (ex.hasBody) return false; // the body was streamed to the first target; it can't be sent again
-  return retries.nonIdempotent || isIdempotent(ex.req.method ?? 'GET');
+function isExpectContinue(req: ClientRequest): boolean {
+  const v = req.headers.expect;
+  return typeof v === 'string' && v.toLowerCase() === '100-continue';
 }
 
+/**
+ * One attempt ended. Releases what it held, judges it once (classify.ts: outcome, error, fault), feeds
+ * only the upstream's failures back to the pool, then finishes or retries as retry.ts decides.
+ */
 function onAttemptDone(ex: Exchange, err: Error | null, headersSent: boolean, status: number, bytes: number): void {
   const pr = ex.pool as PoolRuntime;
   const target = ex.target as TargetState;
   endAttempt(target);
   release(pr.pool);
   const now = ex.deps.clock.monotonic();
-  const latency = now - ex.attemptStart;
-  let outcome: UpstreamOutcome;
-  if (err === null) outcome = status >= 500 ? 'http-5xx' : 'ok';
-  else if (err instanceof RetryableStatusError) outcome = 'http-5xx';
-  else outcome = classifyUpstreamError(err);
-  observeResult(pr.pool, target, outcome, latency, now);
-  ex.deps.metrics.countUpstream(pr.name, target.url, outcome);
+  const gone = clientGone(ex.res);
 
   if (err === null) {
+    const outcome = status >= 500 ? 'http-5xx' : 'ok';
+    observeResult(pr.pool, target, outcome, now - ex.attemptStart, now);
+    ex.deps.metrics.countUpstream(pr.name, target.url, outcome);
     ex.status = status;
     ex.bytes = bytes;
     finish(ex, undefined, undefined, now);
     return;
   }
-  if (headersSent || ex.res.destroyed) {
-    // Broken mid-response (the client saw a reset) or the client left: nothing more to send.
-    ex.status = headersSent ? status : 499;
+  const failure = classifyUpstreamError(err);
+  const fault = faultOf(failure.outcome, gone, failure.source, ex.hasBody && !ex.bodyDone);
+  if (fault === 'upstream') observeResult(pr.pool, target, failure.outcome, now - ex.attemptStart, now);
+  ex.deps.metrics.countUpstream(pr.name, target.url, fault === 'upstream' ? failure.outcome : fault);
+
+  if (gone) {
+    // The client left (before or during the response): nothing more to send, never retried.
+    ex.status = 499;
     ex.bytes = bytes;
-    finish(ex, err);
+    finish(ex, undefined, 'CLIENT_GONE', now);
     return;
   }
-  const retries = ex.route?.retries;
-  const word = err instanceof RetryableStatusError ? String(err.status) : outcome;
-  if (
-    retries !== undefined &&
-    canRetryMore(ex) &&
-    retries.on.has(word) &&
-    ex.deps.clock.monotonic() < ex.deadline &&
-    pr.retryBudget.tryRetry(ex.deps.clock.now())
-  ) {
-    (ex.tried ??= new Set()).add(target);
-    try {
-      attempt(ex);
-    } catch (e) {
-      fail(ex, e);
-    }
+  if (headersSent) {
+    // Broken mid-response: the client saw a reset.
+    ex.status = status;
+    ex.bytes = bytes;
+    finish(ex, err, undefined, now);
     return;
   }
-  if (err instanceof RetryableStatusError) {
-    // Out of retries: the last answer was a retryable status we discarded; say it as our own error.
-    fail(ex, new GatewayError(err.status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE', `Upstream answered ${err.status}`, { cause: err }));
+  const next = decideRetry(
+    {
+      outcome: failure.outcome,
+      status: failure.outcome === 'http-5xx' ? status : undefined,
+      attempt: ex.attempts,
+      spec: ex.route?.retries,
+      method: ex.method,
+      hasBody: ex.hasBody,
+      fault,
+      clientGone: gone,
+      nowMono: now,
+      deadline: ex.deadline,
+      budget: pr.retryBudget,
+      nowWall: ex.deps.clock.now(),
+    },
+    failure.error,
+  );
+  if (next !== 'retry') {
+    fail(ex, next);
     return;
   }
-  if (outcome === 'timeout') fail(ex, new GatewayError('UPSTREAM_TIMEOUT', 'Upstream did not answer in time', { cause: err }));
-  else fail(ex, new GatewayError('UPSTREAM_UNAVAILABLE', outcome === 'connect-failure' ? 'Upstream connect failed' : 'Upstream connection failed', { cause: err }));
+  (ex.tried ??= new Set()).add(target);
+  try {
+    attempt(ex);
+  } catch (e) {
+    fail(ex, e);
+  }
 }
 
 /** Streams the request body, refusing more than `max` bytes. */
-async function* limitedBody(req: ClientRequest, max: number): AsyncGenerator<Uint8Array> {
+async function* limitedBody(ex: Exchange, req: ClientRequest, max: number): AsyncGenerator<Uint8Array> {
   let seen = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    seen += chunk.length;
-    if (seen > max) throw new GatewayError('PAYLOAD_TOO_LARGE', `Request body exceeds ${max} bytes`);
-    yield chunk;
+  const chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await chunks.next();
+      } catch (err) {
+        done = true;
+        // The client broke its own body (reset, aborted upload): not the upstream's failure.
+        throw new RequestBodyError('the request body could not be read', { cause: err });
+      }
+      if (r.done === true) break;
+      seen += r.value.length;
+      if (seen > max) throw new GatewayError('PAYLOAD_TOO_LARGE', `Request body exceeds ${max} bytes`);
+      yield r.value;
+    }
+    done = true;
+    ex.bodyDone = true;
+  } finally {
+    // Stopped early (over the limit, or the attempt ended): close the body as for-await would.
+    if (!done) await chunks.return?.();
   }
 }
 
 function fail(ex: Exchange, err: unknown): void {
-  let gerr = toGatewayError(err);
-  // A body over the limit surfaces as the upstream attempt's error.
-  const cause = (err as { cause?: unknown })?.cause;
-  if (gerr.code !== 'PAYLOAD_TOO_LARGE' && cause instanceof GatewayError && cause.code === 'PAYLOAD_TOO_LARGE') gerr = cause;
+  if (clientGone(ex.res)) {
+    ex.status = 499;
+    finish(ex, undefined, 'CLIENT_GONE');
+    return;
+  }
+  const gerr = err instanceof ClientGoneError || err instanceof RequestBodyError ? classifyUpstreamError(err).error : toGatewayError(err);
   const closeAfter = gerr.code === 'PAYLOAD_TOO_LARGE' || ex.deps.draining();
   const status = sendError(ex.res, gerr, ex.requestId, ex.extraResponseHeaders ?? undefined, closeAfter);
+  if (status !== 0 && gerr.code === 'PAYLOAD_TOO_LARGE' && ex.h2) {
+    // The h2 counterpart of `connection: close`: once the 413 is out, RST_STREAM(NO_ERROR) tells the
+    // client to stop sending the rest of the body (RFC 9113 §8.1), which nobody will read.
+    const stream = (ex.res as Http2ServerResponse).stream;
+    ex.res.once('finish', () => {
+      if (!stream.destroyed) stream.close(h2constants.NGHTTP2_NO_ERROR);
+    });
+  }
   ex.status = status === 0 ? 499 : status;
   finish(ex, gerr.code === 'INTERNAL' ? (gerr.cause ?? gerr) : undefined, gerr.code);
 }

@@ -32,21 +32,21 @@ describe('pool', () => {
 
   it('ok/backups take traffic only while no primary is available', () => {
     const { pool, clock, primaries, backups } = setup();
-    expect(activeTier(pool, clock.now())).toBe('primary');
+    expect(activeTier(pool, clock.monotonic())).toBe('primary');
     primaries[0]!.healthy = false;
     expect(ports(pool, clock, 3)).toBe('3002 3002 3002');
-    primaries[1]!.ejectedUntil = clock.now() + 1_000;
-    expect(activeTier(pool, clock.now())).toBe('backup');
+    primaries[1]!.ejectedUntil = clock.monotonic() + 1_000;
+    expect(activeTier(pool, clock.monotonic())).toBe('backup');
     expect(pick(pool, '', NONE, clock)).toBe(backups[0]);
     clock.advance(1_000);
-    expect(activeTier(pool, clock.now())).toBe('primary');
+    expect(activeTier(pool, clock.monotonic())).toBe('primary');
     expect(pick(pool, '', NONE, clock)).toBe(primaries[1]);
   });
 
   it('error/no available target in either tier is NO_HEALTHY_UPSTREAM', () => {
     const { pool, clock, primaries, backups } = setup();
     for (const t of [...primaries, ...backups]) t.healthy = false;
-    expect(activeTier(pool, clock.now())).toBe('none');
+    expect(activeTier(pool, clock.monotonic())).toBe('none');
     let caught: unknown;
     try {
       pick(pool, '', NONE, clock);
@@ -152,5 +152,23 @@ describe('pool', () => {
       expect(pool.balance).toBe(balance);
       expect(primaries).toContain(pick(pool, 'k', NONE, clock));
     }
+  });
+});
+
+describe('ejections on the monotonic clock', () => {
+  it('ok/a backward wall-clock step does not stretch an ejection', () => {
+    const { pool, primaries, clock } = setup({ outlierDetection: { consecutiveFailures: 1, ejectionTime: '10s', maxEjectionPercent: 50 } });
+    const t = primaries[0]!;
+    expect(observeResult(pool, t, 'reset', 5, clock.monotonic())).toBe(true);
+    expect(t.ejectedUntil).toBe(clock.monotonic() + 10_000);
+    // The wall clock jumps back an hour; only monotonic time counts.
+    clock.set(clock.now() - 3_600_000);
+    clock.advance(9_999);
+    expect(activeTier(pool, clock.monotonic())).toBe('primary');
+    for (let i = 0; i < 4; i++) expect(pick(pool, '', NONE, clock)).not.toBe(t);
+    clock.advance(1);
+    const seen = new Set<TargetState>();
+    for (let i = 0; i < 4; i++) seen.add(pick(pool, '', NONE, clock));
+    expect(seen.has(t)).toBe(true);
   });
 });

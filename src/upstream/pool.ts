@@ -76,7 +76,7 @@ function anyAvailable(targets: readonly TargetState[], nowMs: number): boolean {
   return false;
 }
 
-/** Which tier currently takes traffic: backups only while no primary is available. */
+/** Which tier currently takes traffic: backups only while no primary is available (`nowMs`: monotonic). */
 export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'backup' | 'none' {
   if (anyAvailable(pool.primaries, nowMs)) return 'primary';
   if (anyAvailable(pool.backups, nowMs)) return 'backup';
@@ -92,7 +92,7 @@ export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'back
  * Throws GatewayError NO_HEALTHY_UPSTREAM when no target of either tier is available.
  */
 export function pick(pool: UpstreamPool, key: string, exclude: ReadonlySet<TargetState>, clock: Clock, previous?: TargetState): TargetState {
-  const now = clock.now();
+  const now = clock.monotonic(); // ejections are on the monotonic clock
   const last = exclude.size > 0 ? previous : undefined;
   const fromPrimaries = pickIn(pool.primarySelector, pool.primaries, key, exclude, last, now);
   if (fromPrimaries) return fromPrimaries;
@@ -149,7 +149,7 @@ export function observeResult(pool: UpstreamPool, target: TargetState, outcome: 
     return false;
   }
   const peers = target.tier === 'primary' ? pool.primaries : pool.backups;
-  return observeOutcome(target, outcome, peers, pool.outlier, pool.clock.now());
+  return observeOutcome(target, outcome, peers, pool.outlier, nowMono);
 }
 
 /**

@@ -8,8 +8,10 @@ export interface TargetState {
   /** Active health: true until the health checker says otherwise. */
   healthy: boolean;
   /**
-   * Passive health: epoch ms until which the target is ejected. Not ejected when it is in the past
-   * (0 when never ejected); the past value is kept because outlier.ts decays the ejection count from it.
+   * Passive health: monotonic ms (Clock.monotonic) until which the target is ejected, so a wall-clock
+   * step cannot stretch or cut an ejection; /status converts it to wall time for display only. Not
+   * ejected when it is in the past (0 when never ejected); the past value is kept because outlier.ts
+   * decays the ejection count from it.
    */
   ejectedUntil: number;
   /** Attempts in flight to this target (the caller counts: pool.ts beginAttempt / endAttempt). */
@@ -51,7 +53,7 @@ export function newTargetState(url: string, weight: number, tier: 'primary' | 'b
   };
 }
 
-/** Whether the target may take traffic at `nowMs`. */
+/** Whether the target may take traffic at `nowMs` (monotonic ms). */
 export function isAvailable(t: TargetState, nowMs: number): boolean {
   return t.healthy && t.ejectedUntil <= nowMs;
 }

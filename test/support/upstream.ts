@@ -38,6 +38,8 @@ export interface TestUpstream {
   readonly seen: SeenRequest[];
   /** TCP connections accepted so far. */
   readonly connections: () => number;
+  /** TCP connections open now. */
+  readonly openSockets: () => number;
   script: (req: IncomingMessage, n: number) => Action;
   /** Stops listening and destroys open connections (a dead target from now on). */
   close(): Promise<void>;
@@ -54,6 +56,7 @@ export async function startUpstream(name: string, script: (req: IncomingMessage,
     port: 0,
     seen,
     connections: () => connections,
+    openSockets: () => sockets.size,
     script,
     close: () =>
       new Promise<void>((resolve) => {
