@@ -54,6 +54,15 @@ export function dropForUnderscore(lower: string, policy: HeaderPolicy): boolean 
   return policy.underscores === 'drop' && lower.indexOf('_') !== -1;
 }
 
+/**
+ * True when a client's header (lower-case name) is not forwarded, besides the hop-by-hop set: the
+ * gateway's own headers, underscore names under `underscores: drop`, and any `proxy-*` header
+ * (hop-by-hop for a proxy: Proxy-Authorization, Proxy-Connection and the rest).
+ */
+export function dropFromRequest(lower: string, policy: HeaderPolicy): boolean {
+  return lower.startsWith('proxy-') || isGatewayOwned(lower, policy) || dropForUnderscore(lower, policy);
+}
+
 /** RFC 9110 §5.6.2 tchar. */
 const TCHAR = new Uint8Array(128);
 for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;

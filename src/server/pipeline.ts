@@ -16,7 +16,7 @@ import { normalizePath, splitPathAndQuery } from '../http/normalize-path.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import { continueTraceparent } from '../http/traceparent.js';
 import { clientIpOf, forwardedFor, formatXfcc } from '../http/forwarded.js';
-import { checkRequestHeaders, dropForUnderscore, forwardedHeader, isGatewayOwned, isWebSocketHandshake } from '../http/request-headers.js';
+import { checkRequestHeaders, dropFromRequest, forwardedHeader, isWebSocketHandshake } from '../http/request-headers.js';
 import { HOP_BY_HOP, connectionTokens, h2ForbiddenHeader, keepTe } from '../http/hop-headers.js';
 import { matchRoute, type RouteMatch, type RouteQuery } from '../router/match.js';
 import { upstreamPath } from '../router/rewrite.js';
@@ -296,7 +296,7 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const lower = h2 ? name : name.toLowerCase(); // HTTP/2 field names are lower case on the wire
-    if (REPLACED.has(lower) || isGatewayOwned(lower, snap.limits.headers) || dropForUnderscore(lower, snap.limits.headers)) continue;
+    if (REPLACED.has(lower) || dropFromRequest(lower, snap.limits.headers)) continue;
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'te' && keepTe(raw[i + 1] as string)) out.push('te', 'trailers');
       continue;
