@@ -93,7 +93,7 @@ describe('header sanitiser properties', () => {
         for (let i = 0; i < r.length; i += 2) {
           const n = r[i] as string;
           const v = r[i + 1] as string;
-          expect(/[\r\n\u0000]/.test(v)).toBe(false);
+          expect(v.includes('\r') || v.includes('\n') || v.includes('\u0000')).toBe(false);
           if (h2 && n.startsWith(':')) continue;
           regular++;
           expect(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n)).toBe(true);

@@ -63,7 +63,7 @@ function assertUpstreamSawOnlyWellFormed(up: TestUpstream): void {
     for (const n of names) {
       expect(n).not.toMatch(/_|^x-real-ip$|^x-envoy-|^x-ssl-client-|^proxy-|^upgrade$|^te$|^transfer-encoding$/);
     }
-    for (const v of s.rawHeaders) expect(v).not.toMatch(/[\r\n\u0000]/);
+    for (const v of s.rawHeaders) expect(v.includes('\r') || v.includes('\n') || v.includes('\u0000')).toBe(false);
   }
 }
 
