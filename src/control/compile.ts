@@ -72,6 +72,12 @@ export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSn
       maxHeaderBytes: spec.limits.maxHeaderBytes,
       maxBodyBytes: spec.limits.maxBodyBytes,
       idleTimeoutMs: ms(spec.limits.idleTimeout),
+      maxRequestTargetBytes: spec.limits.maxRequestTargetBytes,
+      headers: Object.freeze({
+        maxHeaderCount: spec.limits.maxHeaderCount,
+        underscores: spec.security.underscoresInHeaders,
+        strip: new Set(spec.security.stripRequestHeaders.map((h) => h.toLowerCase())),
+      }),
     }),
     isTrustedProxy: compileTrustedProxies(spec.trustedProxies),
     store: deps.store,

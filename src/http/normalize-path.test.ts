@@ -47,7 +47,6 @@ describe('normalizePath', () => {
     ['/caf%c3%a9', '/caf%C3%A9'],
     ['/a%20b', '/a%20b'],
     ['/100%25', '/100%25'],
-    ['/%252F', '/%252F'],
     ['/q%3fx', '/q%3Fx'],
   ])('ok/percent-encoding normalises: %s → %s', (raw, want) => {
     expect(normalizePath(raw)).toBe(want);
@@ -104,5 +103,24 @@ describe('splitPathAndQuery', () => {
 
   it('ok/empty query keeps its question mark', () => {
     expect(splitPathAndQuery('/a?')).toEqual({ path: '/a', query: '?' });
+  });
+});
+
+describe('normalizePath: double encoding and dot-segment parameters', () => {
+  it.each(['/%252e%252e/admin', '/a/%252E/b', '/a%252fb', '/a%255cb', '/a%25252e', '/%25%32%65%25%32%65/x', '/a/%2525'])(
+    'error/double-encoded dot, separator or percent %s',
+    (raw) => {
+      expect(normalizePath(raw)).toBeUndefined();
+    },
+  );
+  it.each(['/a/..;/admin', '/..;/x', '/a/.;/b', '/a/..;jsessionid=1/b', '/a/%2e%2e;x/b', '/a/.;'])('error/parameters on a dot segment %s', (raw) => {
+    expect(normalizePath(raw)).toBeUndefined();
+  });
+  it.each([
+    ['/a;b/c', '/a;b/c'],
+    ['/a/...;x', '/a/...;x'],
+    ['/%2541', '/%2541'],
+  ])('ok/other parameters and escapes stay: %s → %s', (raw, want) => {
+    expect(normalizePath(raw)).toBe(want);
   });
 });

@@ -34,12 +34,31 @@ function hexValue(c: number): number {
   return c < 128 ? (HEX_VALUE[c] as number) : -1;
 }
 
-/** Is there a "." or ".." segment starting at `i` (just after a "/")? */
+const SEMICOLON = 0x3b;
+
+/** Is there a "." or ".." segment (or one with ";" parameters, "..;x") starting at `i` (just after a "/")? */
 function isDotSegment(raw: string, i: number): boolean {
   const n = raw.length;
-  if (i + 1 === n || raw.charCodeAt(i + 1) === SLASH) return true;
+  if (i + 1 === n || raw.charCodeAt(i + 1) === SLASH || raw.charCodeAt(i + 1) === SEMICOLON) return true;
   if (raw.charCodeAt(i + 1) !== DOT) return false;
-  return i + 2 === n || raw.charCodeAt(i + 2) === SLASH;
+  return i + 2 === n || raw.charCodeAt(i + 2) === SLASH || raw.charCodeAt(i + 2) === SEMICOLON;
+}
+
+/**
+ * True when the (escape-normalised) path holds "%25" followed by an escape of ".", "/", "\\" or "%":
+ * a double-encoded dot segment or separator (`%252e`, `%252f`, `%255c`) that an upstream decoding
+ * twice would act on.
+ */
+function hasDoubleEncoding(path: string): boolean {
+  for (let j = path.indexOf('%25'); j !== -1; j = path.indexOf('%25', j + 3)) {
+    if (j + 4 >= path.length) continue;
+    const hi = hexValue(path.charCodeAt(j + 3));
+    const lo = hexValue(path.charCodeAt(j + 4));
+    if (hi < 0 || lo < 0) continue;
+    const v = hi * 16 + lo;
+    if (v === DOT || v === SLASH || v === BACKSLASH || v === PERCENT) return true;
+  }
+  return false;
 }
 
 /** Percent-decodes unreserved characters and upper-cases other escapes; undefined on anything forbidden. */
@@ -73,6 +92,8 @@ function removeDotSegments(path: string): string | undefined {
   for (let k = 1; k < parts.length; k++) {
     const seg = parts[k] as string;
     if (seg === '' || seg === '.') continue;
+    // "..;jsessionid=x" is ".." to Tomcat and Spring: refuse parameters on dot segments.
+    if (seg.startsWith('.;') || seg.startsWith('..;') || seg.startsWith('.%3B') || seg.startsWith('..%3B')) return undefined;
     if (seg === '..') {
       if (kept.length === 0) return undefined;
       kept.pop();
@@ -92,7 +113,8 @@ function removeDotSegments(path: string): string | undefined {
  * duplicate slashes, decodes percent-encoded unreserved characters and upper-cases the hex of other
  * escapes. Returns undefined (→ 400 BAD_REQUEST) when the path does not start with "/", contains a
  * control character (NUL included, raw or encoded), a backslash (raw or %5C), an encoded slash (%2F),
- * invalid percent-encoding, or climbs above the root. A path that is already canonical is returned
+ * invalid percent-encoding, a double-encoded ".", "/", "\\" or "%" (`%252e`), ";" parameters on a dot
+ * segment (`/..;/x`), or climbs above the root. A path that is already canonical is returned
  * as the same string, without allocating.
  */
 export function normalizePath(raw: string): string | undefined {
@@ -104,7 +126,7 @@ export function normalizePath(raw: string): string | undefined {
     const c = raw.charCodeAt(i);
     if (c === PERCENT || (prev === SLASH && (c === SLASH || (c === DOT && isDotSegment(raw, i))))) {
       const unescaped = normalizeEscapes(raw);
-      return unescaped === undefined ? undefined : removeDotSegments(unescaped);
+      return unescaped === undefined || hasDoubleEncoding(unescaped) ? undefined : removeDotSegments(unescaped);
     }
     if (isControl(c) || c === BACKSLASH) return undefined;
     prev = c;

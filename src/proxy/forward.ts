@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { constants as h2constants } from 'node:http2';
-import { HOP_BY_HOP } from '../http/hop-headers.js';
+import { HOP_BY_HOP, connectionTokens } from '../http/hop-headers.js';
 import { ClientGoneError, RetryableStatusError, UpstreamTimeoutError } from './classify.js';
 
 export { RetryableStatusError };
@@ -63,6 +63,17 @@ export function clientGone(res: ClientResponse): boolean {
 
 /** Response headers that must not be forwarded: hop-by-hop, and x-request-id (we set our own). */
 const SKIP_RESPONSE_HEADERS: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'x-request-id']);
+
+/** The header names an upstream response's Connection lists (RFC 9110 §7.6.1), or undefined. */
+function connectionNamed(rawHeaders: Buffer[] | string[]): ReadonlySet<string> | undefined {
+  let values: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'connection') continue;
+    (values ??= []).push(rawHeaders[i + 1]!.toString('latin1'));
+  }
+  return values === undefined ? undefined : connectionTokens(values);
+}
 
 /**
  * The per-attempt undici handler (legacy handler API: it is the one undici's clients call natively,
@@ -147,9 +158,11 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     const res = this.#res;
     const headers: Record<string, string | string[]> = {};
+    const named = connectionNamed(rawHeaders);
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (SKIP_RESPONSE_HEADERS.has(name)) continue;
+      if (SKIP_RESPONSE_HEADERS.has(name) || name.startsWith('proxy-')) continue;
+      if (named !== undefined && named.has(name)) continue;
       const value = rawHeaders[i + 1]!.toString('latin1');
       const prev = headers[name];
       if (prev === undefined) headers[name] = value;

@@ -9,6 +9,7 @@ import type { RetryBudget } from '../upstream/retry-budget.js';
 import type { LimitPolicy } from '../policy/rate-limit.js';
 import type { CounterStore } from '../store/counter-store.js';
 import type { Identity } from '../core/types.js';
+import type { HeaderPolicy } from '../http/request-headers.js';
 
 export type AuthzVerdict = 'ok' | 'unauthenticated' | 'forbidden';
 
@@ -48,6 +49,8 @@ export interface DataLimits {
   readonly maxHeaderBytes: number;
   readonly maxBodyBytes: number;
   readonly idleTimeoutMs: number;
+  readonly maxRequestTargetBytes: number;
+  readonly headers: HeaderPolicy;
 }
 
 export interface RuntimeSnapshot {

@@ -16,6 +16,7 @@ import { normalizePath, splitPathAndQuery } from '../http/normalize-path.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import { continueTraceparent } from '../http/traceparent.js';
 import { clientIpOf, forwardedFor, formatXfcc } from '../http/forwarded.js';
+import { checkRequestHeaders, dropFromRequest, forwardedHeader, isWebSocketHandshake } from '../http/request-headers.js';
 import { HOP_BY_HOP, connectionTokens, h2ForbiddenHeader, keepTe } from '../http/hop-headers.js';
 import { matchRoute, type RouteMatch, type RouteQuery } from '../router/match.js';
 import { upstreamPath } from '../router/rewrite.js';
@@ -137,7 +138,13 @@ export function handleUpgrade(deps: PipelineDeps, req: IncomingMessage, socket: 
   // A refusal is a whole HTTP response on this socket; then the connection ends.
   res.on('finish', () => socket.end());
   const ex = newExchange(deps, req, res);
-  ex.upgrade = { socket, head };
+  // Only a real WebSocket handshake is passed through; any other Upgrade (h2c included) is served as
+  // an ordinary request with Upgrade/Connection dropped as hop-by-hop. Its body would be unparsed: refuse.
+  if (isWebSocketHandshake(req.method, req.headers)) ex.upgrade = { socket, head };
+  else if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
+    fail(ex, new GatewayError('BAD_REQUEST', 'Upgrade is only supported for WebSocket'));
+    return;
+  }
   run(ex);
 }
 
@@ -163,6 +170,9 @@ function route(ex: Exchange): Promise<void> | undefined {
   ex.raw = req.rawHeaders;
   if (h2) checkH2Headers(ex.raw, snap.limits.maxHeaderBytes);
   const url = req.url ?? '';
+  if (url.length > snap.limits.maxRequestTargetBytes) throw new GatewayError('URI_TOO_LONG', `Request target exceeds ${snap.limits.maxRequestTargetBytes} bytes`);
+  const headerProblem = checkRequestHeaders(ex.raw, h2, snap.limits.headers);
+  if (headerProblem !== undefined) throw new GatewayError(headerProblem.code, headerProblem.message);
   if (url.charCodeAt(0) !== 47 /* '/' */) throw new GatewayError('BAD_REQUEST', 'Request target must be an absolute path');
   const { path: rawPath, query } = splitPathAndQuery(url);
   const path = normalizePath(rawPath);
@@ -291,7 +301,7 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const lower = h2 ? name : name.toLowerCase(); // HTTP/2 field names are lower case on the wire
-    if (REPLACED.has(lower)) continue;
+    if (REPLACED.has(lower) || dropFromRequest(lower, snap.limits.headers)) continue;
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'te' && keepTe(raw[i + 1] as string)) out.push('te', 'trailers');
       continue;
@@ -304,6 +314,8 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string
   out.push(
     'x-forwarded-for',
     forwardedFor(headerOf(req, 'x-forwarded-for'), clientIp, snap.isTrustedProxy(clientIp)),
+    'forwarded',
+    forwardedHeader(headerOf(req, 'forwarded'), clientIp, authority, snap.isTrustedProxy(clientIp)),
     'x-forwarded-proto',
     'https',
     'x-request-id',

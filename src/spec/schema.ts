@@ -81,6 +81,10 @@ export const StoreSpec = z.strictObject({
 export const LimitsSpec = z.strictObject({
   maxHeaderBytes: z.number().int().min(1024).default(16384),
   maxBodyBytes: z.number().int().min(0).default(10_485_760),
+  /** Most header fields per request (both protocols); more → 431, nothing forwarded. */
+  maxHeaderCount: z.number().int().min(1).max(250).default(100),
+  /** Longest request-target (path and query) in bytes; longer → 414. */
+  maxRequestTargetBytes: z.number().int().min(256).default(8192),
   headersTimeout: positiveDuration.default('10s'),
   idleTimeout: positiveDuration.default('60s'),
   maxConcurrentStreams: z.number().int().min(1).default(100),
@@ -222,6 +226,13 @@ export const UpstreamSpec = z.strictObject({
   protocol: z.enum(['http1', 'h2']).optional(),
 });
 
+/** Request header hygiene (issue 10). */
+export const SecuritySpec = z.strictObject({
+  /** More request headers (lower-cased) the gateway never forwards, besides the built-in identity set. */
+  stripRequestHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)).default([]),
+  /** Header names with "_": `drop` (not forwarded, like nginx's default) or `allow`. */
+  underscoresInHeaders: z.enum(['drop', 'allow']).default('drop'),
+});
 export const ShutdownSpec = z.strictObject({ drainTimeout: duration.default('30s') });
 
 export const GatewaySpec = z.strictObject({
@@ -235,6 +246,7 @@ export const GatewaySpec = z.strictObject({
   admin: AdminSpec.prefault({}),
   store: StoreSpec.prefault({}),
   limits: LimitsSpec.prefault({}),
+  security: SecuritySpec.prefault({}),
   routes: z.array(RouteSpec).default([]),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), UpstreamSpec).default({}),
 });
