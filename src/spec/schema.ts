@@ -41,7 +41,18 @@ export const TlsSpec = z.strictObject({
   key: z.string().optional(),
   serverNames: z.array(z.string().min(1)).default(['localhost', '127.0.0.1']),
   clientAuth: z.enum(['none', 'optional', 'require']).default('optional'),
-  clientCAs: z.array(z.string()).default([]),
+  /** A bare path issues no SPIFFE identity; `{ file, trustDomains }` may issue ids in those trust domains (never the gateway's own). */
+  clientCAs: z
+    .array(
+      z.union([
+        z.string(),
+        z.strictObject({
+          file: z.string(),
+          trustDomains: z.array(z.string().regex(/^[a-z0-9._-]+$/, { error: 'expected a trust domain like "partner.example"' })).default([]),
+        }),
+      ]),
+    )
+    .default([]),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
 });
 
