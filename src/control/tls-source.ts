@@ -181,6 +181,9 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
                 return socket === undefined ? ANONYMOUS : identityFromSocket(socket, trust);
               },
               onIssued: () => deps.metrics.caIssued.inc(),
+              renewal: spec.ca.renewal,
+              onRequest: (r) => deps.logger.info({ msg: 'request', ...r, route: 'ca', upstream: null, target: null, attempts: 0, bytes: 0 }),
+              onFailure: (err, requestId) => deps.logger.error({ msg: 'CA API failure', requestId, err: err instanceof Error ? { type: err.name, message: err.message, stack: err.stack } : String(err) }),
             }),
           }
         : undefined,

@@ -64,6 +64,13 @@ export const CaSpec = z.strictObject({
     .default('tollgate.local'),
   workloadTTL: positiveDuration.default('24h'),
   maxTTL: positiveDuration.default('720h'),
+  /** Renewal by client certificate at POST /sign: only in the last `window` of the lifetime, at most `maxPerHour` per identity. */
+  renewal: z
+    .strictObject({
+      window: z.number().gt(0).lte(1).default(1 / 3),
+      maxPerHour: z.number().int().min(1).default(6),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       enabled: z.boolean().default(true),
