@@ -74,6 +74,25 @@ describe('CA API renewal limits', () => {
     expect((await renew(later)).status).toBe(201);
   });
 
+  it('ok/CA API requests are in the access log (route "ca", status, code)', () => {
+    const lines = t.logs.lines.filter((l) => l.msg === 'request' && l.route === 'ca');
+    expect(lines).toContainEqual(expect.objectContaining({ method: 'POST', path: `${PREFIX}/sign`, status: 201 }));
+    expect(lines).toContainEqual(expect.objectContaining({ status: 403, code: 'FORBIDDEN' }));
+    expect(lines).toContainEqual(expect.objectContaining({ status: 429, code: 'RATE_LIMITED' }));
+  });
+
+  it('ok/expired records are pruned from issued.json at the next issue', async () => {
+    const ca = t.gw.tls.authority;
+    const short = await workload(ca, 'spiffe://tollgate.local/short', { ttlMs: 60_000 });
+    const issuedPath = join(t.dir, 'ca', 'issued.json');
+    const serials = async (): Promise<string[]> => (JSON.parse(await readFile(issuedPath, 'utf8')) as { certificates: { serial: string }[] }).certificates.map((c) => c.serial);
+    expect(await serials()).toContain(short.serial);
+    clock.advance(2 * 60_000);
+    const next = await workload(ca, 'spiffe://tollgate.local/next', { ttlMs: 48 * HOUR });
+    expect(await serials()).not.toContain(short.serial);
+    expect(await serials()).toContain(next.serial);
+  });
+
   it('ok/`ca revoke --id` revokes every unexpired certificate of the identity; others stay', async () => {
     const ca = t.gw.tls.authority;
     const a = await workload(ca, 'spiffe://tollgate.local/batch', { ttlMs: 48 * HOUR });
