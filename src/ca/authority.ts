@@ -141,6 +141,8 @@ export interface Authority {
   issue(req: IssueRequest): Promise<IssuedCertificate>;
   /** Adds a serial (any accepted form) to the revocation list. */
   revoke(serial: string, reason?: string): Promise<RevokeResult>;
+  /** Revokes every unexpired certificate of the issued index naming `spiffeId`. */
+  revokeIdentity(spiffeId: string, reason?: string): Promise<RevokeResult[]>;
   /** True when the serial (any case, colons allowed) is on the revocation list as last loaded. Hot path. */
   isRevoked(serialHex: string): boolean;
   /** The revocation list as last loaded. */
@@ -406,6 +408,8 @@ class FileAuthority implements Authority {
     };
     await withDirLock(this.dir, async () => {
       const file = await this.#readIssued();
+      // Expired records are pruned here: nothing renews, lists or revokes an expired certificate.
+      file.certificates = file.certificates.filter((c) => Date.parse(c.notAfter) > now);
       file.certificates.push(record);
       await writeJsonFile(join(this.dir, CA_FILES.issued), file);
       this.#index(file.certificates);
@@ -436,6 +440,24 @@ class FileAuthority implements Authority {
       }
       this.#setRevocations(file.revoked);
       return { serial: canonical, alreadyRevoked, known };
+    });
+  }
+
+  async revokeIdentity(spiffeId: string, reason = 'unspecified'): Promise<RevokeResult[]> {
+    return withDirLock(this.dir, async () => {
+      const now = this.#clock.now();
+      const issued = await this.#readIssued();
+      const file = await readJsonFile<RevokedFile>(join(this.dir, CA_FILES.revoked), { ...EMPTY_REVOKED, revoked: [] });
+      const out: RevokeResult[] = [];
+      for (const c of issued.certificates) {
+        if (c.spiffeId !== spiffeId || Date.parse(c.notAfter) <= now) continue;
+        const alreadyRevoked = file.revoked.some((r) => r.serial === c.serial);
+        if (!alreadyRevoked) file.revoked.push({ serial: c.serial, reason, revokedAt: new Date(now).toISOString() });
+        out.push({ serial: c.serial, alreadyRevoked, known: true });
+      }
+      if (out.some((r) => !r.alreadyRevoked)) await writeJsonFile(join(this.dir, CA_FILES.revoked), file);
+      this.#setRevocations(file.revoked);
+      return out;
     });
   }
 

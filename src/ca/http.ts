@@ -21,7 +21,7 @@ import { errorBody, GatewayError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Identity } from '../core/types.js';
 import { bearerToken } from '../identity/jwt.js';
-import type { Authority } from './authority.js';
+import { CaError, type Authority } from './authority.js';
 import { parseCsr } from './requests.js';
 
 /** What the CA API needs from the gateway. */
@@ -37,7 +37,48 @@ export interface CaApiDeps {
   peerIdentity(req: AnyFastifyRequest): Identity;
   /** Called after each issued certificate (for `tollgate_ca_certificates_issued_total`). */
   onIssued?(): void;
+  /** `ca.renewal`: renewal by certificate only in the last `window` of its lifetime, at most `maxPerHour` per identity. */
+  readonly renewal?: { readonly window: number; readonly maxPerHour: number };
+  /** One call per CA API request, answered (the access log line, route "ca"). */
+  onRequest?(record: CaRequestRecord): void;
+  /** Where a 500's cause goes. */
+  onFailure?(err: unknown, requestId: string): void;
 }
+
+/** What the access log gets for one CA API request. */
+export interface CaRequestRecord {
+  readonly requestId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly proto: 'h2' | 'http/1.1';
+  readonly status: number;
+  readonly code: string | undefined;
+  readonly durationMs: number;
+}
+
+/** Renewals per identity in the last hour (timestamps), bounded in identities. */
+export class RenewalLimiter {
+  readonly #seen = new Map<string, number[]>();
+  constructor(
+    private readonly maxPerHour: number,
+    private readonly maxIds = 10_000,
+  ) {}
+  /** Records a renewal of `id` at `nowMs`; false (nothing recorded) when the hour's budget is used. */
+  take(id: string, nowMs: number): boolean {
+    const recent = (this.#seen.get(id) ?? []).filter((t) => nowMs - t < 3_600_000);
+    if (recent.length >= this.maxPerHour) {
+      this.#seen.set(id, recent);
+      return false;
+    }
+    recent.push(nowMs);
+    this.#seen.delete(id);
+    this.#seen.set(id, recent);
+    if (this.#seen.size > this.maxIds) this.#seen.delete(this.#seen.keys().next().value as string);
+    return true;
+  }
+}
+
+const errorCodes = new WeakMap<object, string>();
 
 /** The 201 body of POST /sign. `chain` is the leaf followed by the intermediate: what to present. */
 export interface SignResponse {
@@ -67,18 +108,31 @@ function requestIdOf(req: AnyFastifyRequest, reply: AnyFastifyReply): string {
 
 function sendError(req: AnyFastifyRequest, reply: AnyFastifyReply, code: ErrorCode, status: number, message: string, headers?: Readonly<Record<string, string>>): AnyFastifyReply {
   const requestId = requestIdOf(req, reply);
+  errorCodes.set(reply, code);
   if (headers) reply.headers(headers);
   return reply.code(status).type('application/json').send(errorBody(code, message, requestId));
 }
 
+/** The CA's own errors at the HTTP edge: what the caller did wrong, never a 500. */
+const CA_ERROR_STATUS: Record<CaError['code'], { code: ErrorCode; status: number }> = {
+  INVALID: { code: 'BAD_REQUEST', status: 400 },
+  MISMATCH: { code: 'BAD_REQUEST', status: 400 },
+  NOT_FOUND: { code: 'NO_ROUTE', status: 404 },
+  EXISTS: { code: 'TOKEN_REUSED', status: 409 },
+};
+
 /** Maps fastify's own errors (bad JSON, too large, unsupported type) and ours onto the SPEC shape. */
-function handleError(err: FastifyError | GatewayError | Error, req: AnyFastifyRequest, reply: AnyFastifyReply): AnyFastifyReply {
+function handleError(deps: CaApiDeps, err: FastifyError | GatewayError | Error, req: AnyFastifyRequest, reply: AnyFastifyReply): AnyFastifyReply {
   if (err instanceof GatewayError) return sendError(req, reply, err.code, err.status, err.message, err.headers);
+  if (err instanceof CaError) {
+    const m = CA_ERROR_STATUS[err.code];
+    return sendError(req, reply, m.code, m.status, err.message);
+  }
   const status = (err as FastifyError).statusCode;
   if (status === 413) return sendError(req, reply, 'PAYLOAD_TOO_LARGE', 413, 'The request body is too large');
   if (status === 415) return sendError(req, reply, 'BAD_REQUEST', 400, 'The CA API expects application/json');
   if (status !== undefined && status >= 400 && status < 500) return sendError(req, reply, 'BAD_REQUEST', 400, 'The request is malformed');
-  req.log.error({ err }, 'CA API failure');
+  deps.onFailure?.(err, requestIdOf(req, reply));
   return sendError(req, reply, 'INTERNAL', 500, 'Internal error');
 }
 
@@ -101,7 +155,26 @@ async function authenticate(req: AnyFastifyRequest, deps: CaApiDeps): Promise<Gr
   if (record === undefined || record.spiffeId !== peer.spiffeId || deps.authority.isRevoked(record.serial)) {
     throw new GatewayError('UNAUTHENTICATED', 'The client certificate was not issued by this CA');
   }
+  if (deps.renewal !== undefined) {
+    const now = deps.clock.now();
+    const notBefore = Date.parse(record.notBefore);
+    const notAfter = Date.parse(record.notAfter);
+    const opensAt = notAfter - (notAfter - notBefore) * deps.renewal.window;
+    if (now < opensAt) {
+      throw new GatewayError('FORBIDDEN', `Too early to renew: renewal opens at ${new Date(opensAt).toISOString()} (the last ${Math.round(deps.renewal.window * 100)}% of the certificate's lifetime)`);
+    }
+    if (!renewalLimiter(deps, deps.renewal.maxPerHour).take(record.spiffeId, now)) {
+      throw new GatewayError('RATE_LIMITED', `Too many renewals for ${record.spiffeId}: at most ${deps.renewal.maxPerHour} per hour`, { headers: { 'retry-after': '3600' } });
+    }
+  }
   return { spiffeId: record.spiffeId, dns: new Set(record.dns), ip: new Set(record.ip) };
+}
+
+const limiters = new WeakMap<CaApiDeps, RenewalLimiter>();
+function renewalLimiter(deps: CaApiDeps, maxPerHour: number): RenewalLimiter {
+  let l = limiters.get(deps);
+  if (l === undefined) limiters.set(deps, (l = new RenewalLimiter(maxPerHour)));
+  return l;
 }
 
 function requestedTtl(raw: unknown, deps: CaApiDeps): number {
@@ -125,7 +198,26 @@ export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync<Record<never, n
         done(new GatewayError('BAD_REQUEST', 'The body is not valid JSON'), undefined);
       }
     });
-    app.setErrorHandler(handleError);
+    app.setErrorHandler((err: FastifyError | GatewayError | Error, req: AnyFastifyRequest, reply: AnyFastifyReply) => {
+      return handleError(deps, err, req, reply);
+    });
+    const started = new WeakMap<object, number>();
+    app.addHook('onRequest', async (req) => {
+      started.set(req, deps.clock.now());
+    });
+    app.addHook('onResponse', async (req, reply) => {
+      const url = req.raw.url ?? '';
+      const q = url.indexOf('?');
+      deps.onRequest?.({
+        requestId: String(reply.getHeader('x-request-id') ?? req.id),
+        method: req.method,
+        path: q === -1 ? url : url.slice(0, q),
+        proto: req.raw.httpVersion === '2.0' ? 'h2' : 'http/1.1',
+        status: reply.statusCode,
+        code: errorCodes.get(reply),
+        durationMs: deps.clock.now() - (started.get(req) ?? deps.clock.now()),
+      });
+    });
     // No setNotFoundHandler: without a register prefix it would claim the whole server's 404 handler.
     // The `${prefix}/*` route at the end answers unknown CA paths (404/405) instead.
 

@@ -110,26 +110,16 @@ export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise
 
 const inProcess = new Map<string, Promise<void>>();
 
+/** An empty or unreadable lock older than this is a crash between create and pid write (pre-atomic versions). */
+export const EMPTY_LOCK_STALE_MS = 5_000;
+
 async function withFileLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const lockPath = join(dir, '.lock');
   for (let attempt = 0; ; attempt++) {
-    try {
-      const fh = await fs.open(lockPath, 'wx', PUBLIC_MODE);
-      try {
-        await fh.writeFile(String(process.pid));
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await lockIsStale(lockPath)) {
-        await fs.rm(lockPath, { force: true });
-        continue;
-      }
-      if (attempt >= LOCK_ATTEMPTS) throw new Error(`The CA directory ${dir} stayed locked (${lockPath}); remove the lock if no tollgate process is running.`);
-      await sleep(Math.min(5 + attempt, 25));
-    }
+    if (await tryCreateLock(lockPath)) break;
+    if (await takeOverIfStale(lockPath)) continue;
+    if (attempt >= LOCK_ATTEMPTS) throw new Error(`The CA directory ${dir} stayed locked (${lockPath}); remove the lock if no tollgate process is running.`);
+    await sleep(Math.min(5 + attempt, 25));
   }
   try {
     return await fn();
@@ -138,21 +128,84 @@ async function withFileLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function lockIsStale(lockPath: string): Promise<boolean> {
-  let text: string;
+/**
+ * Creates the lock with our pid in it atomically: the pid is written and synced to a temp file that
+ * is then hard-linked to the lock name (fails with EEXIST when held), so the lock is never seen empty.
+ */
+async function tryCreateLock(lockPath: string): Promise<boolean> {
+  const tmp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fh = await fs.open(tmp, 'wx', PUBLIC_MODE);
   try {
-    text = await fs.readFile(lockPath, 'utf8');
+    await fh.writeFile(String(process.pid));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.link(tmp, lockPath);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Removes the lock when it is stale: its pid is not a live process, or it is empty/garbled and older
+ * than EMPTY_LOCK_STALE_MS. The stale file is first renamed aside and checked to be the same inode
+ * that was judged, so a fresh lock another process took in between is put back, never deleted.
+ */
+async function takeOverIfStale(lockPath: string): Promise<boolean> {
+  let judged: { ino: number };
+  try {
+    const st = await fs.stat(lockPath);
+    if (!isStale(await fs.readFile(lockPath, 'utf8'), (await fsNowMs(lockPath)) - st.mtimeMs)) return false;
+    judged = st;
   } catch {
     return false;
   }
-  const pid = Number(text.trim());
-  // Empty content: the owner is between open and write; give it time.
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const aside = `${lockPath}.stale.${process.pid}.${randomBytes(6).toString('hex')}`;
+  try {
+    await fs.rename(lockPath, aside);
+  } catch {
+    return false;
+  }
+  const st = await fs.stat(aside);
+  if (st.ino !== judged.ino) {
+    // Someone's fresh lock: give it back (a third process may hold the name by now; then theirs wins).
+    await fs.link(aside, lockPath).catch(() => undefined);
+  }
+  await fs.rm(aside, { force: true });
+  return true;
+}
+
+/** "Now" as the file system that holds `near` stamps it (a probe file's mtime): no wall clock read here. */
+async function fsNowMs(near: string): Promise<number> {
+  const probe = `${near}.probe.${process.pid}.${randomBytes(6).toString('hex')}`;
+  await fs.writeFile(probe, '');
+  try {
+    return (await fs.stat(probe)).mtimeMs;
+  } finally {
+    await fs.rm(probe, { force: true });
+  }
+}
+
+/** Pure: is a lock with `text` whose file is `ageMs` old stale? */
+export function isStale(text: string, ageMs: number, alive: (pid: number) => boolean = pidAlive): boolean {
+  const trimmed = text.trim();
+  const pid = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isInteger(pid) || pid <= 0) return ageMs > EMPTY_LOCK_STALE_MS;
   if (pid === process.pid) return false;
+  return !alive(pid);
+}
+
+function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
+    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

@@ -51,6 +51,13 @@ export function checkReferences(spec: GatewaySpec): { problems: ConfigIssue[]; w
   if ((spec.tls.cert === undefined) !== (spec.tls.key === undefined)) {
     problems.push({ path: spec.tls.cert === undefined ? 'tls.cert' : 'tls.key', message: 'set both tls.cert and tls.key, or neither' });
   }
+  spec.tls.clientCAs.forEach((c, i) => {
+    const domains = typeof c === 'string' ? [] : c.trustDomains;
+    if (domains.length === 0) warnings.push({ path: `tls.clientCAs[${i}]`, message: 'issues no SPIFFE identity (no trustDomains)' });
+    if (domains.includes(spec.ca.trustDomain)) {
+      problems.push({ path: `tls.clientCAs[${i}].trustDomains`, message: `"${spec.ca.trustDomain}" is the gateway's own trust domain: only the built-in CA issues it` });
+    }
+  });
   spec.trustedProxies.forEach((cidr, i) => {
     const [addr, bits, extra] = cidr.split('/');
     const family = isIP(addr ?? '');

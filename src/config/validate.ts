@@ -74,7 +74,7 @@ function resolvePaths(spec: GatewaySpec, baseDir: string): GatewaySpec {
       ...spec.tls,
       cert: spec.tls.cert === undefined ? undefined : abs(spec.tls.cert),
       key: spec.tls.key === undefined ? undefined : abs(spec.tls.key),
-      clientCAs: spec.tls.clientCAs.map(abs),
+      clientCAs: spec.tls.clientCAs.map((c) => (typeof c === 'string' ? abs(c) : { ...c, file: abs(c.file) })),
     },
     ca: { ...spec.ca, dir: abs(spec.ca.dir) },
     routes: spec.routes.map((r) =>

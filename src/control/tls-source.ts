@@ -3,6 +3,7 @@
  * trusted for client certificates, and the issuer of the gateway's own serving/workload
  * certificate when `tls.cert` is absent) plus the files the config names. Re-read on reload.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync } from 'fastify';
@@ -15,7 +16,8 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { ListenerTls } from '../server/listener.js';
 import { ensureCaAuthority, type Authority } from '../ca/authority.js';
 import { caApiPlugin } from '../ca/http.js';
-import { identityFromSocket, verifiedPeerRevoked } from '../identity/mtls.js';
+import { splitPem } from '../ca/x509.js';
+import { builtInAnchor, identityFromSocket, peerVerdict, verifiedPeerRevoked, type PeerTrust, type TrustAnchor } from '../identity/mtls.js';
 import { tlsSocketOf } from '../tls/peer.js';
 import { ANONYMOUS } from '../core/types.js';
 import { createCertRotation, type CertRotation } from './cert-rotation.js';
@@ -67,8 +69,34 @@ async function readCreds(spec: GatewaySpec): Promise<FileCreds | undefined> {
   return { certPem, keyPem, notAfter };
 }
 
-async function readClientCAs(spec: GatewaySpec): Promise<string[]> {
-  return Promise.all(spec.tls.clientCAs.map((p) => readFile(p, 'utf8')));
+interface ClientCAs {
+  readonly pems: string[];
+  readonly anchors: TrustAnchor[];
+}
+
+/**
+ * Reads `tls.clientCAs` and parses each certificate once into an anchor bound to its declared trust
+ * domains (never the gateway's own: that one belongs to the built-in root alone).
+ */
+async function readClientCAs(spec: GatewaySpec, ownDomain: string): Promise<ClientCAs> {
+  const pems = await Promise.all(spec.tls.clientCAs.map((c) => readFile(typeof c === 'string' ? c : c.file, 'utf8')));
+  const anchors: TrustAnchor[] = [];
+  spec.tls.clientCAs.forEach((c, i) => {
+    const domains = new Set(typeof c === 'string' ? [] : c.trustDomains);
+    domains.delete(ownDomain);
+    const certs = splitPem(pems[i] as string);
+    if (certs.length === 0) throw new Error(`tls.clientCAs[${i}]: ${typeof c === 'string' ? c : c.file} holds no PEM certificate`);
+    for (const pem of certs) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(pem);
+      } catch {
+        throw new Error(`tls.clientCAs[${i}]: ${typeof c === 'string' ? c : c.file} is not a PEM certificate`);
+      }
+      anchors.push({ cert, trustDomains: domains, own: false, source: `tls.clientCAs[${i}]` });
+    }
+  });
+  return { pems, anchors };
 }
 
 /** Opens (or on first run creates) the CA and assembles the TLS material. */
@@ -77,7 +105,8 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
   const authority = await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, deps.clock);
   const gatewayId = `spiffe://${authority.trustDomain}/tollgate`;
   let files = await readCreds(spec);
-  let clientCAs = await readClientCAs(spec);
+  let clientCAs = await readClientCAs(spec, authority.trustDomain);
+  const ownAnchor = builtInAnchor(authority.rootPem, authority.trustDomain);
   const listeners: ((tls: ListenerTls) => void)[] = [];
 
   // Filled in below; listenerTls() may run from the first rotation callback before that.
@@ -89,7 +118,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     return {
       certPem,
       keyPem,
-      clientCaPem: [authority.rootPem, ...clientCAs],
+      clientCaPem: [authority.rootPem, ...clientCAs.pems],
       clientAuth: current.tls.clientAuth,
       minVersion: current.tls.minVersion,
     };
@@ -106,7 +135,25 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     },
   });
 
-  const trust = { isRevoked: (serial: string) => authority.isRevoked(serial), now: () => deps.clock.now() };
+  const trust: PeerTrust = {
+    anchors: () => [ownAnchor, ...clientCAs.anchors],
+    isRevoked: (serial: string) => authority.isRevoked(serial),
+    now: () => deps.clock.now(),
+    onReject: (r) => {
+      deps.metrics.identityRejections.inc({ reason: r.reason });
+      deps.logger.warn({ msg: 'client certificate refused an identity', reason: r.reason, spiffeId: r.spiffeId, issuer: r.issuer, anchor: r.anchor });
+    },
+  };
+  // A certificate our CA revoked while its connection stayed open: the pipeline closes the connection
+  // at its next request (closeIfRevoked), never serving it anonymously.
+  const peerIdentity = (socket: TLSSocket): Identity => {
+    const verdict = peerVerdict(socket, trust);
+    if (verdict.revokedSinceOpen) {
+      deps.metrics.identityRejections.inc({ reason: 'revoked-open' });
+      deps.logger.warn({ msg: 'client certificate revoked while connected; closing the connection', reason: 'revoked-open' });
+    }
+    return verdict.identity;
+  };
   const api = spec.ca.api;
   return {
     gatewayId,
@@ -116,7 +163,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       const c = held.rotation?.current();
       return c ? { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.rootPem } : undefined;
     },
-    peerIdentity: (socket) => identityFromSocket(socket, trust),
+    peerIdentity,
     refuses: (socket) => current.tls.clientAuth === 'require' && verifiedPeerRevoked(socket, trust),
     caPlugin: () =>
       api.enabled
@@ -134,12 +181,15 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
                 return socket === undefined ? ANONYMOUS : identityFromSocket(socket, trust);
               },
               onIssued: () => deps.metrics.caIssued.inc(),
+              renewal: spec.ca.renewal,
+              onRequest: (r) => deps.logger.info({ msg: 'request', ...r, route: 'ca', upstream: null, target: null, attempts: 0, bytes: 0 }),
+              onFailure: (err, requestId) => deps.logger.error({ msg: 'CA API failure', requestId, err: err instanceof Error ? { type: err.name, message: err.message, stack: err.stack } : String(err) }),
             }),
           }
         : undefined,
     onRotate: (cb) => listeners.push(cb),
     reload: async (next) => {
-      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next), authority.reloadState()]);
+      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next, authority.trustDomain), authority.reloadState()]);
       files = nextFiles;
       clientCAs = nextCAs;
       current = next;

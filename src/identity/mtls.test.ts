@@ -2,15 +2,18 @@ import { request as httpsRequest } from 'node:https';
 import { connect as h2connect, createSecureServer } from 'node:http2';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initAuthority } from '../ca/authority.js';
 import type { Authority } from '../ca/authority.js';
-import { generateKeyPair, privateKeyToPem } from '../ca/x509.js';
+import { generateKeyPair, privateKeyToPem, splitPem } from '../ca/x509.js';
 import { ManualClock } from '../core/clock.js';
 import { tempDir } from '../../test/ca/support.js';
 import { tlsSocketOf } from '../tls/peer.js';
-import { identityFromSocket, parseSubjectAltName, verifiedPeerRevoked, type PeerSocket, type PeerTrust } from './mtls.js';
+import { builtInAnchor, identityFromSocket, parseSubjectAltName, verifiedPeerRevoked, type PeerSocket, type PeerTrust, type TrustAnchor } from './mtls.js';
 
 interface Creds {
   cert: string;
@@ -65,7 +68,7 @@ describe('identityFromSocket over real TLS', () => {
       (req, res) => {
         const socket = tlsSocketOf(req);
         if (socket) sockets.add(socket);
-        const identity = socket ? identityFromSocket(socket, { isRevoked: (s) => ca.isRevoked(s), now: () => clock.now() }) : {};
+        const identity = socket ? identityFromSocket(socket, { anchors: () => [builtInAnchor(ca.rootPem, ca.trustDomain)], isRevoked: (s) => ca.isRevoked(s), now: () => clock.now() }) : {};
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify(identity));
       },
@@ -161,22 +164,38 @@ describe('identityFromSocket over real TLS', () => {
 });
 
 describe('verifiedPeerRevoked (what clientAuth: require refuses after node verified the chain)', () => {
+  let leaf: { raw: Buffer; serialNumber: string; valid_to: string; subjectaltname: string; issuerCertificate: { raw: Buffer } };
+  let anchors: TrustAnchor[];
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mtls-unit-'));
+    const ca = await initAuthority(join(dir, 'ca'), { trustDomain: 'tollgate.local', clock: new ManualClock(Date.parse('2028-12-31T00:00:00Z')) });
+    const w = await issue(ca, 'spiffe://tollgate.local/web', 3_600_000 * 24 * 30);
+    const [leafPem, interPem] = splitPem(w.cert) as [string, string];
+    const x = new X509Certificate(leafPem);
+    leaf = { raw: x.raw, serialNumber: x.serialNumber, valid_to: x.validTo, subjectaltname: x.subjectAltName ?? '', issuerCertificate: { raw: new X509Certificate(interPem).raw } };
+    anchors = [builtInAnchor(ca.rootPem, ca.trustDomain)];
+  });
   const socket = (authorized: boolean, cert: object): PeerSocket => ({ authorized, getPeerCertificate: () => cert });
-  const cert = { serialNumber: '0A1B', valid_to: 'Jan  1 00:00:00 2030 GMT' };
-  const trust = (revoked: string[], now = Date.parse('2029-01-01T00:00:00Z')): PeerTrust => ({
+  const trust = (revoked: string[], now = Date.parse('2029-01-01T00:00:00Z'), domains?: string[]): PeerTrust => ({
+    anchors: () => (domains === undefined ? anchors : anchors.map((a) => ({ ...a, own: false, trustDomains: new Set(domains) }))),
     isRevoked: (s) => revoked.includes(s.toLowerCase().replace(/^0+/, '')),
     now: () => now,
   });
+  const serial = (): string => leaf.serialNumber.toLowerCase().replace(/^0+/, '');
 
   it('ok/a verified, unrevoked, unexpired certificate is kept', () => {
-    expect(verifiedPeerRevoked(socket(true, cert), trust([]))).toBe(false);
+    expect(verifiedPeerRevoked(socket(true, leaf), trust([]))).toBe(false);
   });
   it('error/revoked serial, and expired by the gateway clock', () => {
-    expect(verifiedPeerRevoked(socket(true, cert), trust(['a1b']))).toBe(true);
-    expect(verifiedPeerRevoked(socket(true, cert), trust([], Date.parse('2030-01-02T00:00:00Z')))).toBe(true);
+    expect(verifiedPeerRevoked(socket(true, leaf), trust([serial()]))).toBe(true);
+    expect(verifiedPeerRevoked(socket(true, leaf), trust([], Date.parse('2030-01-02T00:00:00Z')))).toBe(true);
+  });
+  it('error/an id outside the trust domains of its anchor is refused; revocation of another anchor does not apply', () => {
+    expect(verifiedPeerRevoked(socket(true, leaf), trust([], undefined, ['partner.example']))).toBe(true);
+    expect(verifiedPeerRevoked(socket(true, leaf), trust([serial()], undefined, ['tollgate.local']))).toBe(false);
   });
   it('ok/no certificate or an unverified one is left to node (false)', () => {
-    expect(verifiedPeerRevoked(socket(false, cert), trust(['a1b']))).toBe(false);
-    expect(verifiedPeerRevoked(socket(true, {}), trust(['a1b']))).toBe(false);
+    expect(verifiedPeerRevoked(socket(false, leaf), trust([serial()]))).toBe(false);
+    expect(verifiedPeerRevoked(socket(true, {}), trust([serial()]))).toBe(false);
   });
 });

@@ -36,6 +36,7 @@ import type { SnapshotHolder } from '../runtime/holder.js';
 import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { sendError, toGatewayError } from './error-reply.js';
 import { tlsSocketOf } from '../tls/peer.js';
+import { closeIfRevoked } from '../identity/mtls.js';
 
 export interface PipelineDeps {
   readonly holder: SnapshotHolder;
@@ -199,6 +200,7 @@ function route(ex: Exchange): Promise<void> | undefined {
   let identity: Identity = ANONYMOUS;
   const socket = tlsSocketOf(req);
   if (socket !== undefined) identity = snap.peerIdentity(socket);
+  if (socket !== undefined && closeIfRevoked(req, socket)) throw new GatewayError('UNAUTHENTICATED', 'The client certificate was revoked; connection closed');
   if (rt.mtlsAllow !== undefined) {
     const verdict = rt.mtlsAllow(identity.spiffeId);
     if (verdict === 'unauthenticated') throw new GatewayError('UNAUTHENTICATED', 'A valid client certificate is required');

@@ -41,7 +41,18 @@ export const TlsSpec = z.strictObject({
   key: z.string().optional(),
   serverNames: z.array(z.string().min(1)).default(['localhost', '127.0.0.1']),
   clientAuth: z.enum(['none', 'optional', 'require']).default('optional'),
-  clientCAs: z.array(z.string()).default([]),
+  /** A bare path issues no SPIFFE identity; `{ file, trustDomains }` may issue ids in those trust domains (never the gateway's own). */
+  clientCAs: z
+    .array(
+      z.union([
+        z.string(),
+        z.strictObject({
+          file: z.string(),
+          trustDomains: z.array(z.string().regex(/^[a-z0-9._-]+$/, { error: 'expected a trust domain like "partner.example"' })).default([]),
+        }),
+      ]),
+    )
+    .default([]),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
 });
 
@@ -53,6 +64,13 @@ export const CaSpec = z.strictObject({
     .default('tollgate.local'),
   workloadTTL: positiveDuration.default('24h'),
   maxTTL: positiveDuration.default('720h'),
+  /** Renewal by client certificate at POST /sign: only in the last `window` of the lifetime, at most `maxPerHour` per identity. */
+  renewal: z
+    .strictObject({
+      window: z.number().gt(0).lte(1).default(1 / 3),
+      maxPerHour: z.number().int().min(1).default(6),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       enabled: z.boolean().default(true),

@@ -14,6 +14,7 @@ export interface Metrics {
   readonly configReloads: Counter<'result'>;
   readonly certificateExpiry: Gauge<'cert'>;
   readonly caIssued: Counter;
+  readonly identityRejections: Counter<'reason'>;
   readonly storeErrors: Counter<'store'>;
   readonly storeState: Gauge<'state'>;
   /** Time of one decision in a remote counter store (redis, or the cluster primary over IPC). */
@@ -61,6 +62,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     configReloads: new Counter({ name: 'tollgate_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [registry] }),
     certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry] }),
     caIssued: new Counter({ name: 'tollgate_ca_certificates_issued_total', help: 'Certificates issued by the built-in CA.', registers: [registry] }),
+    identityRejections: new Counter({
+      name: 'tollgate_identity_rejections_total',
+      help: 'Verified client certificates refused an identity, by reason (trust-domain, no-anchor, revoked-open).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     storeErrors: new Counter({ name: 'tollgate_store_errors_total', help: 'Counter store operations that failed.', labelNames: ['store'] as const, registers: [registry] }),
     storeState: new Gauge({ name: 'tollgate_store_state', help: '1 for the counting mode in force (shared or local).', labelNames: ['state'] as const, registers: [registry] }),
     storeLatency: new Histogram({

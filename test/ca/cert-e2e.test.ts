@@ -17,7 +17,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { ANONYMOUS } from '../../src/core/types.js';
 import { createCertRotation } from '../../src/control/cert-rotation.js';
 import type { CertRotation } from '../../src/control/cert-rotation.js';
-import { identityFromSocket } from '../../src/identity/mtls.js';
+import { builtInAnchor, identityFromSocket } from '../../src/identity/mtls.js';
 import { tlsSocketOf } from '../../src/tls/peer.js';
 import { openssl, tempDir } from './support.js';
 
@@ -64,7 +64,7 @@ describe('cert request / renew against a CA API over TLS', () => {
         clock: systemClock,
         peerIdentity: (req) => {
           const socket = tlsSocketOf(req.raw);
-          return socket ? identityFromSocket(socket, ca) : ANONYMOUS;
+          return socket ? identityFromSocket(socket, { anchors: () => [builtInAnchor(ca.rootPem, ca.trustDomain)], isRevoked: (s) => ca.isRevoked(s) }) : ANONYMOUS;
         },
       }),
     );

@@ -41,7 +41,7 @@ describe('CA API on the gateway listener', () => {
     up = await startUpstream('app');
     t = await startTestGateway(
       {
-        ca: { dir: './ca', workloadTTL: '24h', maxTTL: '48h' },
+        ca: { dir: './ca', workloadTTL: '24h', maxTTL: '48h', renewal: { window: 1, maxPerHour: 100 } },
         routes: [
           { name: 'protected', match: { pathPrefix: '/protected' }, upstream: 'app', auth: { mtls: { allow: [WEB, 'spiffe://tollgate.local/ns/*'] } } },
           // A catch-all: the CA's fixed routes must still win over it.

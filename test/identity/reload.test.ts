@@ -20,6 +20,7 @@ import { waitFor } from '../support/wait.js';
 import { foreignAuthority, handshake, RELAXED_GUARD, workload, type Workload } from './support.js';
 
 const WEB = 'spiffe://tollgate.local/web';
+const PARTNER_WEB = 'spiffe://partner.example/web';
 const quiet: CliContext = { stdout: { write: () => true }, stderr: { write: () => true }, clock: systemClock };
 
 describe('reload re-reads certificates, client CAs and revocations', () => {
@@ -42,13 +43,13 @@ describe('reload re-reads certificates, client CAs and revocations', () => {
     dir = await mkdtemp(join(tmpdir(), 'tollgate-reload-'));
     // The CA exists before the gateway starts, so the serving certificate can come from files.
     ca = await initAuthority(join(dir, 'ca'), { trustDomain: 'tollgate.local', clock: systemClock });
-    foreign = await foreignAuthority(dir);
+    foreign = await foreignAuthority(dir, 'partner.example');
     await writeFile(join(dir, 'foreign-root.crt'), foreign.rootPem);
     await writeServing('serving');
     config = (tls) => ({
       tls: { cert: './serving.crt', key: './serving.key', ...tls },
       routes: [
-        { name: 'protected', match: { pathPrefix: '/protected' }, upstream: 'app', auth: { mtls: { allow: [WEB] } } },
+        { name: 'protected', match: { pathPrefix: '/protected' }, upstream: 'app', auth: { mtls: { allow: [WEB, PARTNER_WEB] } } },
         { name: 'open', match: { pathPrefix: '/' }, upstream: 'app' },
       ],
       upstreams: { app: { targets: [{ url: up.url }] } },
@@ -85,7 +86,7 @@ describe('reload re-reads certificates, client CAs and revocations', () => {
   });
 
   it('ok/a CA added to tls.clientCAs is trusted after a reload, and not after it is removed again', async () => {
-    const outsider = await workload(foreign, WEB);
+    const outsider = await workload(foreign, PARTNER_WEB);
     const tryIt = async (): Promise<number> => {
       const agent = h1Agent({ ca: t.rootPem, cert: outsider.cert, key: outsider.key }, { connections: 1 });
       try {
@@ -95,7 +96,7 @@ describe('reload re-reads certificates, client CAs and revocations', () => {
       }
     };
     expect(await tryIt()).toBe(401);
-    await t.writeConfig(config({ clientCAs: ['./foreign-root.crt'] }));
+    await t.writeConfig(config({ clientCAs: [{ file: './foreign-root.crt', trustDomains: ['partner.example'] }] }));
     expect((await t.gw.reload()).result).toBe('success');
     expect(await tryIt()).toBe(200);
     await t.writeConfig(config({}));
@@ -103,7 +104,7 @@ describe('reload re-reads certificates, client CAs and revocations', () => {
     expect(await tryIt()).toBe(401);
   });
 
-  it('ok/`ca revoke` + reload: the next request on a kept-alive h1 connection and on an open h2 session is 401', async () => {
+  it('ok/`ca revoke` + reload: the next request on a kept-alive h1 connection and on an open h2 session closes the connection', async () => {
     const web: Workload = await workload(ca, WEB);
     const agent: Agent = h1Agent({ ca: t.rootPem, cert: web.cert, key: web.key }, { connections: 1 });
     const session: ClientHttp2Session = await h2Session(t.url, { ca: t.rootPem, cert: web.cert, key: web.key });
@@ -114,10 +115,11 @@ describe('reload re-reads certificates, client CAs and revocations', () => {
       expect(await runCa(['revoke', web.serial.toUpperCase(), '--dir', join(dir, 'ca'), '--reason', 'test'], quiet)).toBe(0);
       expect((await h1(agent, `${t.url}/protected/2`)).status).toBe(200);
       expect((await t.gw.reload()).result).toBe('success');
-      expect((await h1(agent, `${t.url}/protected/3`)).status).toBe(401);
-      expect((await h2(session, '/protected/3')).status).toBe(401);
-      // Still the same connections, now anonymous: open routes serve.
-      expect((await h2(session, '/open')).status).toBe(200);
+      // Closed, not served anonymously: not even an open route answers on those connections.
+      await expect(h1(agent, `${t.url}/open/3`)).rejects.toThrow();
+      const onH2 = await h2(session, '/open/3').catch(() => undefined);
+      expect(onH2 === undefined || Number.isNaN(onH2.status)).toBe(true);
+      await waitFor(() => session.closed || session.destroyed, { timeoutMs: 10_000, what: 'h2 session closed' });
     } finally {
       session.close();
       await agent.close();
@@ -137,7 +139,7 @@ describe('a real SIGHUP', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('ok/`tollgate start`, `ca revoke`, kill -HUP: the kept-alive connection loses its identity', async () => {
+  it('ok/`tollgate start`, `ca revoke`, kill -HUP: the kept-alive connection is closed', async () => {
     const configPath = join(dir, 'gateway.yaml');
     await writeFile(
       configPath,
@@ -161,7 +163,14 @@ describe('a real SIGHUP', () => {
         expect(await runCa(['revoke', web.serial, '--dir', join(dir, 'ca')], quiet)).toBe(0);
         child.kill('SIGHUP');
         await waitFor(() => lines.find((l) => l.msg === 'config reloaded'), { timeoutMs: 10_000, what: 'reload' });
-        expect((await h1(agent, `${url}/x`)).status).toBe(401);
+        await expect(h1(agent, `${url}/x`)).rejects.toThrow();
+        // A new connection with the revoked certificate is anonymous.
+        const fresh = h1Agent({ ca: rootPem, cert: web.cert, key: web.key }, { connections: 1 });
+        try {
+          expect((await h1(fresh, `${url}/x`)).status).toBe(401);
+        } finally {
+          await fresh.close();
+        }
       } finally {
         await agent.close();
       }

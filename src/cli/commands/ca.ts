@@ -80,10 +80,13 @@ identity through the gateway's CA API ('tollgate cert request').
 ${COMMON_HELP}
 `,
   revoke: `Usage: tollgate ca revoke SERIAL [--reason TEXT]
+       tollgate ca revoke --id SPIFFE-ID [--reason TEXT]
 
-Adds a serial (hex; upper case and colon-separated forms accepted) to the revocation list. A running
-gateway rejects the certificate after a reload (SIGHUP).
+Adds a serial (hex; upper case and colon-separated forms accepted) to the revocation list, or with
+--id every unexpired certificate of that identity in the issued index (renewed ones included). A
+running gateway rejects the certificates after a reload (SIGHUP) and closes connections using them.
 
+  --id SPIFFE-ID   revoke every unexpired certificate issued for this id
   --reason TEXT    why (recorded in the list and shown by GET /crl)
 ${COMMON_HELP}
 `,
@@ -206,8 +209,18 @@ async function caToken(args: string[], ctx: CliContext): Promise<number> {
 }
 
 async function caRevoke(args: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parse(args, { reason: { type: 'string' } }, true);
+  const { values, positionals } = parse(args, { reason: { type: 'string' }, id: { type: 'string' } }, true);
   if (values.help) return help(ctx, 'revoke');
+  if (values.id !== undefined) {
+    if (positionals.length !== 0) throw new UsageError('ca revoke takes a SERIAL or --id, not both');
+    if (parseWorkloadId(values.id) === undefined) throw new UsageError(`"${values.id}" is not a workload SPIFFE id`);
+    const ca = await open(await settings(values), ctx);
+    const results = await ca.revokeIdentity(values.id, values.reason ?? 'unspecified');
+    for (const r of results) ctx.stdout.write(r.alreadyRevoked ? `${r.serial} was already revoked\n` : `revoked ${r.serial}\n`);
+    if (results.length === 0) ctx.stderr.write(`note: no unexpired certificate of ${values.id} in the issued index\n`);
+    else ctx.stderr.write('a running gateway applies it after a reload (SIGHUP or POST /reload)\n');
+    return 0;
+  }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'ca revoke needs a SERIAL' : 'ca revoke takes exactly one SERIAL');
   const serial = positionals[0] as string;
   if (canonicalSerial(serial) === undefined) throw new UsageError(`"${serial}" is not a serial number (hex digits, colons allowed)`);
