@@ -1,13 +1,18 @@
-/** `tollgate check`: validate a config, print every problem with its YAML path. */
+/** `tollgate check`: validate a config, print every problem and warning with its YAML path and position. */
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../config/load.js';
-import { ConfigError, formatIssue } from '../../config/validate.js';
+import { analyzeConfigFile } from '../../config/load.js';
+import { ConfigError, formatIssue, type ConfigIssue } from '../../config/validate.js';
 
 const HELP = `Usage: tollgate check [--config PATH]
 
-Validates a config file without starting anything. Exit 0 with a one-line summary when it is valid
-(warnings go to stderr), exit 1 with one line per problem when it is not.
+Validates a config file without starting anything. Prints every problem and warning at once to stderr,
+one line each (FILE:LINE:COL YAML.PATH: message), in file order. Exit 0 with a one-line summary on stdout
+when it is valid (warnings allowed), exit 1 when there is any problem, 2 on a usage error.
 `;
+
+function byPosition(a: ConfigIssue, b: ConfigIssue): number {
+  return (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0);
+}
 
 export async function runCheck(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true });
@@ -17,12 +22,15 @@ export async function runCheck(argv: string[]): Promise<number> {
   }
   const path = values.config ?? 'config/gateway.yaml';
   try {
-    const cfg = await loadConfigFile(path);
-    for (const w of cfg.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
-    const pools = Object.keys(cfg.spec.upstreams).length;
-    process.stdout.write(
-      `${path}: ok — ${cfg.spec.routes.length} route(s), ${pools} upstream(s), ${cfg.warnings.length} warning(s), ${cfg.hash}\n`,
-    );
+    const a = await analyzeConfigFile(path);
+    const lines = [
+      ...a.problems.map((issue) => ({ issue, text: formatIssue(issue) })),
+      ...a.warnings.map((issue) => ({ issue, text: `warning: ${formatIssue(issue)}` })),
+    ].sort((x, y) => byPosition(x.issue, y.issue));
+    for (const l of lines) process.stderr.write(`${l.text}\n`);
+    if (a.spec === undefined) return 1;
+    const pools = Object.keys(a.spec.upstreams).length;
+    process.stdout.write(`${path}: ok — ${a.spec.routes.length} route(s), ${pools} upstream(s), ${a.warnings.length} warning(s), ${a.hash}\n`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
