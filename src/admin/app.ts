@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Gateway } from '../control/lifecycle.js';
 import { buildStatus } from './status.js';
 import { DASHBOARD_HTML } from './dashboard.js';
+import { registerConfigView } from './config-view.js';
 
 export interface AdminApp {
   readonly port: number;
@@ -33,6 +34,7 @@ export async function createAdminApp(gw: Gateway, opts: { host: string; port: nu
     return reply.send(await gw.metrics.registry.metrics());
   });
   app.get('/status', async (_req, reply) => reply.send(buildStatus(gw, opts.clock)));
+  registerConfigView(app, gw);
   app.post('/reload', async (_req, reply) => {
     const result = await gw.reload();
     return reply.code(result.result === 'success' ? 200 : 422).send(result);

@@ -12,7 +12,7 @@ Usage: tollgate <command> [options]
 
 Commands:
   start [--config PATH]   run the gateway (default config/gateway.yaml)
-  check [--config PATH]   validate a config file and exit
+  check [--config PATH] [--diff]   validate a config file (--diff: against the running gateway) and exit
   demo                    run the gateway in front of sample upstreams, print curl commands
   ca <init|issue|token|revoke|list> …   manage the built-in certificate authority
   cert <request|renew> …  obtain or renew a workload certificate from a gateway

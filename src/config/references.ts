@@ -1,78 +1,151 @@
-/** Checks across the config that a schema cannot express: names that must exist, be unique, or be used. */
+/**
+ * Checks across the config that a schema cannot express: names that must exist, be unique, or be used.
+ * They run on the raw document too (when the schema fails), so every value is read defensively:
+ * whatever is not of the expected shape is skipped here and reported by the schema.
+ */
 import { isIP } from 'node:net';
-import type { GatewaySpec } from '../spec/schema.js';
+import { RouteSpec } from '../spec/schema.js';
 import { findShadowedRoutes } from '../router/shadowing.js';
-import type { ConfigIssue } from './validate.js';
+import { formatPath, type ConfigIssue } from './issues.js';
+
+type Obj = Record<string, unknown>;
+const obj = (x: unknown): Obj | undefined => (typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Obj) : undefined);
+const arr = (x: unknown): unknown[] => (Array.isArray(x) ? x : []);
+const str = (x: unknown): string | undefined => (typeof x === 'string' ? x : undefined);
+
+function issue(segments: PropertyKey[], message: string): ConfigIssue {
+  return { path: formatPath(segments), message, segments };
+}
+
+function originOf(url: unknown): string | undefined {
+  const s = str(url);
+  if (s === undefined) return undefined;
+  try {
+    return new URL(s).origin;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Problems refuse the config; warnings are printed by `tollgate check` and logged on load. */
-export function checkReferences(spec: GatewaySpec): { problems: ConfigIssue[]; warnings: ConfigIssue[] } {
+export function checkReferences(raw: unknown): { problems: ConfigIssue[]; warnings: ConfigIssue[] } {
   const problems: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
-  const pools = new Set(Object.keys(spec.upstreams));
+  const root = obj(raw) ?? {};
+  const upstreams = obj(root.upstreams) ?? {};
+  const pools = new Set(Object.keys(upstreams));
   const used = new Set<string>();
   const names = new Map<string, number>();
+  const routes = arr(root.routes);
 
-  spec.routes.forEach((route, i) => {
-    const first = names.get(route.name);
-    if (first !== undefined) problems.push({ path: `routes[${i}].name`, message: `duplicate route name "${route.name}" (first used by routes[${first}])` });
-    else names.set(route.name, i);
-
-    if (route.upstream !== undefined) {
-      used.add(route.upstream);
-      if (!pools.has(route.upstream)) problems.push({ path: `routes[${i}].upstream`, message: `unknown upstream "${route.upstream}"` });
+  routes.forEach((r, i) => {
+    const route = obj(r);
+    if (!route) return;
+    const name = str(route.name);
+    if (name !== undefined) {
+      const first = names.get(name);
+      if (first !== undefined) problems.push(issue(['routes', i, 'name'], `duplicate route name "${name}" (first used by routes[${first}])`));
+      else names.set(name, i);
     }
-    route.upstreams?.forEach((u, j) => {
-      used.add(u.name);
-      if (!pools.has(u.name)) problems.push({ path: `routes[${i}].upstreams[${j}].name`, message: `unknown upstream "${u.name}"` });
+    const upstream = str(route.upstream);
+    if (upstream !== undefined) {
+      used.add(upstream);
+      if (!pools.has(upstream)) problems.push(issue(['routes', i, 'upstream'], `unknown upstream "${upstream}"`));
+    }
+    const split = Array.isArray(route.upstreams) ? route.upstreams : undefined;
+    split?.forEach((u, j) => {
+      const n = str(obj(u)?.name);
+      if (n === undefined) return;
+      used.add(n);
+      if (!pools.has(n)) problems.push(issue(['routes', i, 'upstreams', j, 'name'], `unknown upstream "${n}"`));
     });
-    if (route.upstreams && route.upstreams.every((u) => u.weight === 0)) {
-      problems.push({ path: `routes[${i}].upstreams`, message: 'at least one weight must be greater than zero' });
+    if (split && split.length > 0 && split.every((u) => obj(u)?.weight === 0)) {
+      problems.push(issue(['routes', i, 'upstreams'], 'at least one weight must be greater than zero'));
     }
-    if (route.stripPrefix && route.match.pathPrefix === undefined) {
-      warnings.push({ path: `routes[${i}].stripPrefix`, message: 'has no effect without match.pathPrefix' });
+    if (route.stripPrefix === true && obj(route.match)?.pathPrefix === undefined) {
+      warnings.push(issue(['routes', i, 'stripPrefix'], 'has no effect without match.pathPrefix'));
     }
   });
 
-  for (const [name, pool] of Object.entries(spec.upstreams)) {
-    if (!used.has(name)) warnings.push({ path: `upstreams.${name}`, message: 'unused upstream (no route refers to it)' });
+  for (const [name, p] of Object.entries(upstreams)) {
+    const pool = obj(p);
+    if (!used.has(name)) warnings.push(issue(['upstreams', name], 'unused upstream (no route refers to it)'));
+    if (!pool) continue;
     if (pool.hashBy !== undefined && pool.balance !== 'consistent-hash') {
-      warnings.push({ path: `upstreams.${name}.hashBy`, message: 'only used with balance: consistent-hash' });
+      warnings.push(issue(['upstreams', name, 'hashBy'], 'only used with balance: consistent-hash'));
     }
     const seen = new Set<string>();
-    for (const [tier, list] of [['targets', pool.targets], ['backups', pool.backups]] as const) {
-      list.forEach((t, j) => {
-        const origin = new URL(t.url).origin;
-        if (seen.has(origin)) problems.push({ path: `upstreams.${name}.${tier}[${j}].url`, message: `duplicate target ${origin}` });
+    for (const tier of ['targets', 'backups'] as const) {
+      arr(pool[tier]).forEach((t, j) => {
+        const origin = originOf(obj(t)?.url);
+        if (origin === undefined) return;
+        if (seen.has(origin)) problems.push(issue(['upstreams', name, tier, j, 'url'], `duplicate target ${origin}`));
         seen.add(origin);
       });
     }
   }
 
-  if ((spec.tls.cert === undefined) !== (spec.tls.key === undefined)) {
-    problems.push({ path: spec.tls.cert === undefined ? 'tls.cert' : 'tls.key', message: 'set both tls.cert and tls.key, or neither' });
+  const tls = obj(root.tls) ?? {};
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    problems.push(issue(['tls', tls.cert === undefined ? 'cert' : 'key'], 'set both tls.cert and tls.key, or neither'));
   }
-  spec.tls.clientCAs.forEach((c, i) => {
-    const domains = typeof c === 'string' ? [] : c.trustDomains;
-    if (domains.length === 0) warnings.push({ path: `tls.clientCAs[${i}]`, message: 'issues no SPIFFE identity (no trustDomains)' });
-    if (domains.includes(spec.ca.trustDomain)) {
-      problems.push({ path: `tls.clientCAs[${i}].trustDomains`, message: `"${spec.ca.trustDomain}" is the gateway's own trust domain: only the built-in CA issues it` });
+  const ownDomain = str(obj(root.ca)?.trustDomain) ?? 'tollgate.local';
+  arr(tls.clientCAs).forEach((c, i) => {
+    const entry = obj(c);
+    if (str(c) === undefined && entry === undefined) return;
+    const domains = arr(entry?.trustDomains).filter((d): d is string => typeof d === 'string');
+    if (domains.length === 0) warnings.push(issue(['tls', 'clientCAs', i], 'issues no SPIFFE identity (no trustDomains)'));
+    if (domains.includes(ownDomain)) {
+      problems.push(issue(['tls', 'clientCAs', i, 'trustDomains'], `"${ownDomain}" is the gateway's own trust domain: only the built-in CA issues it`));
     }
   });
-  spec.trustedProxies.forEach((cidr, i) => {
+  arr(root.trustedProxies).forEach((c, i) => {
+    const cidr = str(c);
+    if (cidr === undefined) return;
     const [addr, bits, extra] = cidr.split('/');
     const family = isIP(addr ?? '');
     const max = family === 4 ? 32 : 128;
     const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
-    if (family === 0 || !okBits || extra !== undefined) problems.push({ path: `trustedProxies[${i}]`, message: 'expected an IP address or CIDR like 10.0.0.0/8' });
+    if (family === 0 || !okBits || extra !== undefined) problems.push(issue(['trustedProxies', i], 'expected an IP address or CIDR like 10.0.0.0/8'));
   });
-  if (spec.admin.port !== 0 && spec.admin.port === spec.listen.port && spec.admin.host === spec.listen.host) {
-    problems.push({ path: 'admin.port', message: 'must differ from listen.port' });
+  const admin = obj(root.admin) ?? {};
+  const listen = obj(root.listen) ?? {};
+  const adminPort = admin.port ?? 9901;
+  const listenPort = listen.port ?? 8443;
+  if (adminPort !== 0 && adminPort === listenPort && (admin.host ?? '127.0.0.1') === (listen.host ?? '0.0.0.0')) {
+    problems.push(issue(['admin', 'port'], 'must differ from listen.port'));
   }
 
-  for (const s of findShadowedRoutes(spec.routes)) {
-    const a = spec.routes[s.index];
-    const b = spec.routes[s.by];
-    if (a && b) warnings.push({ path: `routes[${s.index}]`, message: `route "${a.name}" is shadowed by route "${b.name}" and never matches` });
+  // Shadowing needs whole routes: look among the routes that are valid on their own.
+  const valid: { index: number; route: RouteSpec }[] = [];
+  routes.forEach((r, index) => {
+    const parsed = RouteSpec.safeParse(r);
+    if (parsed.success) valid.push({ index, route: parsed.data });
+  });
+  for (const s of findShadowedRoutes(valid.map((v) => v.route))) {
+    const a = valid[s.index];
+    const b = valid[s.by];
+    if (a && b) warnings.push(issue(['routes', a.index], `route "${a.route.name}" is shadowed by route "${b.route.name}" and never matches`));
   }
   return { problems, warnings };
+}
+
+/** Files the config names (serving cert and key, client CAs, JWKS files), as written in the config, with their YAML path. */
+export function referencedFiles(raw: unknown): { segments: PropertyKey[]; file: string }[] {
+  const out: { segments: PropertyKey[]; file: string }[] = [];
+  const root = obj(raw) ?? {};
+  const tls = obj(root.tls) ?? {};
+  for (const k of ['cert', 'key'] as const) {
+    const f = str(tls[k]);
+    if (f !== undefined) out.push({ segments: ['tls', k], file: f });
+  }
+  arr(tls.clientCAs).forEach((c, i) => {
+    const f = str(c);
+    if (f !== undefined) out.push({ segments: ['tls', 'clientCAs', i], file: f });
+  });
+  arr(root.routes).forEach((r, i) => {
+    const f = str(obj(obj(obj(r)?.auth)?.jwt)?.jwksFile);
+    if (f !== undefined) out.push({ segments: ['routes', i, 'auth', 'jwt', 'jwksFile'], file: f });
+  });
+  return out;
 }

@@ -3,17 +3,16 @@
  * YAML and zod errors are translated here and nowhere else.
  */
 import { createHash } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GatewaySpec } from '../spec/schema.js';
-import { checkReferences } from './references.js';
+import { formatIssue, formatPath, placeIssues, type ConfigIssue } from './issues.js';
+import { checkReferences, referencedFiles } from './references.js';
 
-/** One problem or warning, already phrased as `path: message`. */
-export interface ConfigIssue {
-  readonly path: string;
-  readonly message: string;
-}
+export type { ConfigIssue } from './issues.js';
+export { formatIssue, formatPath } from './issues.js';
 
 export interface ValidatedConfig {
   readonly spec: GatewaySpec;
@@ -32,37 +31,48 @@ export class ConfigError extends Error {
   }
 }
 
-/** `routes[2].rateLimit.per: expected a duration like "1s"` */
-export function formatIssue(issue: ConfigIssue): string {
-  return issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`;
-}
-
-/** Formats a path array as YAML-ish dotted path with [index] for arrays. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
+/** zod issues as ConfigIssues, one per path (a failed refinement chain, e.g. a bad duration, reports once). */
 function zodIssues(error: z.ZodError): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const add = (segments: PropertyKey[], message: string): void => {
+    const path = formatPath(segments);
+    if (seen.has(path)) return;
+    seen.add(path);
+    issues.push({ path, message, segments });
+  };
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
+      for (const key of issue.keys) add([...issue.path, key], 'unknown key');
       continue;
     }
     if (issue.code === 'invalid_union') {
-      issues.push({ path: formatPath(issue.path), message: issue.message === 'Invalid input' ? 'invalid value' : issue.message });
+      add(issue.path, issue.message === 'Invalid input' ? 'invalid value' : issue.message);
       continue;
     }
     let message = issue.message;
     if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'required';
-    issues.push({ path: formatPath(issue.path), message });
+    add(issue.path, message);
   }
   return issues;
+}
+
+/** Referenced files (certs, keys, client CAs, JWKS files) that cannot be read. */
+function unreadableFiles(raw: unknown, baseDir: string): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const { segments, file } of referencedFiles(raw)) {
+    const abs = isAbsolute(file) ? file : resolve(baseDir, file);
+    let problem: string | undefined;
+    try {
+      accessSync(abs, constants.R_OK);
+      if (statSync(abs).isDirectory()) problem = 'is a directory';
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problem = code === 'ENOENT' ? 'not found' : `not readable (${code ?? String(err)})`;
+    }
+    if (problem !== undefined) out.push({ path: formatPath(segments), message: `file ${file} ${problem}`, segments });
+  }
+  return out;
 }
 
 /** Paths in the spec that name files, resolved against the config file's directory. */
@@ -83,31 +93,53 @@ function resolvePaths(spec: GatewaySpec, baseDir: string): GatewaySpec {
   };
 }
 
+/** Everything `check` needs: the spec when it is usable, and every problem and warning, placed and sorted. */
+export interface ConfigAnalysis {
+  readonly spec?: GatewaySpec;
+  readonly hash: string;
+  readonly problems: readonly ConfigIssue[];
+  readonly warnings: readonly ConfigIssue[];
+}
+
+/**
+ * Parses and checks config text, collecting every problem in one pass: schema problems, reference problems
+ * (looked for on the raw document even when the schema fails) and unreadable files, each once, each with
+ * `source:line:col`, sorted by position. `source` is the file name shown to the user.
+ */
+export function analyzeConfigText(text: string, baseDir: string, source?: string): ConfigAnalysis {
+  const hash = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e): ConfigIssue => {
+      const pos = e.linePos?.[0];
+      return { path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}`, ...(pos ? { line: pos.line, col: pos.col } : {}) };
+    });
+    return { hash, problems: placeIssues(problems, doc, lines, source), warnings: [] };
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { hash, problems: placeIssues([{ path: '', message: 'expected a mapping at the top level' }], doc, lines, source), warnings: [] };
+  }
+  const parsed = GatewaySpec.safeParse(raw);
+  const schema = parsed.success ? [] : zodIssues(parsed.error);
+  const refs = checkReferences(raw);
+  const taken = new Set(schema.map((i) => i.path));
+  const problems = [...schema, ...refs.problems.filter((i) => !taken.has(i.path)), ...unreadableFiles(raw, baseDir)];
+  return {
+    ...(parsed.success && problems.length === 0 ? { spec: resolvePaths(parsed.data, baseDir) } : {}),
+    hash,
+    problems: placeIssues(problems, doc, lines, source),
+    warnings: placeIssues(refs.warnings, doc, lines, source),
+  };
+}
+
 /**
  * Parses and validates config text. Throws ConfigError listing every problem;
  * returns the spec (file paths made absolute against `baseDir`) and its warnings.
  */
-export function validateConfigText(text: string, baseDir: string): ValidatedConfig {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { path: '', message: `YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${e.message.split('\n')[0]}` };
-      }),
-    );
-  }
-  const raw: unknown = doc.toJS() ?? {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError([{ path: '', message: 'expected a mapping at the top level' }]);
-  }
-  const parsed = GatewaySpec.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error));
-  const { problems, warnings } = checkReferences(parsed.data);
-  if (problems.length > 0) throw new ConfigError(problems);
-  return {
-    spec: resolvePaths(parsed.data, baseDir),
-    hash: `sha256:${createHash('sha256').update(text).digest('hex')}`,
-    warnings,
-  };
+export function validateConfigText(text: string, baseDir: string, source?: string): ValidatedConfig {
+  const a = analyzeConfigText(text, baseDir, source);
+  if (a.spec === undefined) throw new ConfigError(a.problems);
+  return { spec: a.spec, hash: a.hash, warnings: a.warnings };
 }

@@ -1,0 +1,23 @@
+/** Admin `GET /config`: the running spec, for `tollgate check --diff`. Secrets in URLs are redacted. */
+import type { FastifyInstance } from 'fastify';
+import type { Gateway } from '../control/lifecycle.js';
+import type { GatewaySpec } from '../spec/schema.js';
+
+/** The spec with any password in the Redis URL replaced by `***`. */
+export function redactSpec(spec: GatewaySpec): GatewaySpec {
+  let url = spec.store.redis.url;
+  try {
+    const u = new URL(url);
+    if (u.password !== '') {
+      u.password = '***';
+      url = u.toString();
+    }
+  } catch {
+    // not a URL: left as written
+  }
+  return { ...spec, store: { ...spec.store, redis: { ...spec.store.redis, url } } };
+}
+
+export function registerConfigView(app: FastifyInstance, gw: Gateway): void {
+  app.get('/config', async (_req, reply) => reply.send({ configHash: gw.holder.current.configHash, spec: redactSpec(gw.spec) }));
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { planSetup, type SetupEnv } from '../../scripts/test-setup.js';
+
+const env = (installed: string[], over: Partial<SetupEnv> = {}): SetupEnv => ({
+  has: (c) => installed.includes(c),
+  uid: 0,
+  platform: 'linux',
+  ...over,
+});
+
+describe('test setup (npm test first step)', () => {
+  it('ok/nothing to do when redis-server and openssl are installed, even as non-root', () => {
+    expect(planSetup(env(['redis-server', 'openssl'], { uid: 1000 }))).toEqual({ action: 'ok' });
+    expect(planSetup(env(['redis-server', 'openssl'], { platform: 'darwin' }))).toEqual({ action: 'ok' });
+  });
+
+  it('ok/as root with apt-get: apt-get update, then install exactly what is missing', () => {
+    const plan = planSetup(env(['apt-get', 'openssl']));
+    expect(plan).toEqual({
+      action: 'install',
+      packages: ['redis-server'],
+      commands: [
+        ['apt-get', 'update'],
+        ['apt-get', 'install', '-y', '--no-install-recommends', 'redis-server'],
+      ],
+    });
+    const both = planSetup(env(['apt-get']));
+    expect(both.action === 'install' && both.packages).toEqual(['redis-server', 'openssl']);
+  });
+
+  it('error/non-root: one sentence naming what to install, no install attempted', () => {
+    const plan = planSetup(env(['apt-get', 'openssl'], { uid: 1000 }));
+    expect(plan.action).toBe('fail');
+    const message = plan.action === 'fail' ? plan.message : '';
+    expect(message).toContain('redis-server');
+    expect(message).not.toContain('openssl');
+    expect(message).toContain('only root');
+    expect(message.split('\n')).toHaveLength(1);
+    expect(message.match(/\.\s/g)).toBeNull(); // one sentence
+  });
+
+  it('error/no apt-get or not Linux: stops with what to install', () => {
+    for (const e of [env(['openssl']), env(['apt-get', 'openssl'], { platform: 'darwin' }), env(['apt-get'], { noInstall: true })]) {
+      const plan = planSetup(e);
+      expect(plan.action).toBe('fail');
+      expect(plan.action === 'fail' && plan.message).toMatch(/install .*redis-server/);
+    }
+  });
+});
