@@ -142,6 +142,8 @@ export function referencedFiles(raw: unknown): { segments: PropertyKey[]; file: 
   arr(tls.clientCAs).forEach((c, i) => {
     const f = str(c);
     if (f !== undefined) out.push({ segments: ['tls', 'clientCAs', i], file: f });
+    const inEntry = str(obj(c)?.file);
+    if (inEntry !== undefined) out.push({ segments: ['tls', 'clientCAs', i, 'file'], file: inEntry });
   });
   arr(root.routes).forEach((r, i) => {
     const f = str(obj(obj(obj(r)?.auth)?.jwt)?.jwksFile);

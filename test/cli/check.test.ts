@@ -28,7 +28,7 @@ describe('tollgate check', () => {
       path,
       [
         'tls:',
-        '  clientCAs: [missing-ca.pem]',
+        '  clientCAs: [{ file: missing-ca.pem, trustDomains: [partner.example] }]',
         'routes:',
         '  - name: a',
         '    match: { pathPrefix: /a }',
@@ -54,7 +54,7 @@ describe('tollgate check', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([
-      `${path}:2:15 tls.clientCAs[0]: file missing-ca.pem not found`,
+      `${path}:2:17 tls.clientCAs[0].file: file missing-ca.pem not found`,
       `${path}:6:5 routes[0].upstream: unknown upstream "missing"`,
       `${path}:9:5 routes[1].stripPrefx: unknown key`,
       `${path}:14:27 routes[2].rateLimit.per: expected a duration like "1s"`,
