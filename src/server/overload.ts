@@ -5,8 +5,10 @@
  * path only reads `overloaded`; the sampling runs every `intervalMs` on an unref'd timer.
  *
  * Event-loop delay comes from node:perf_hooks `monitorEventLoopDelay` (the largest delay seen since
- * the previous sample); heap use is `heapUsed / heap_size_limit`. A block of the event loop is seen by
- * the first sample after it, and the state then holds for one interval.
+ * the previous sample); heap use is `heapUsed / heap_size_limit`. Event-loop delay must be over its
+ * threshold in `LAG_SAMPLES` samples in a row: one long block (a reload compiling a large config) is
+ * over once it has ended and shedding then would only refuse work the loop could do; a flood keeps
+ * every sample late. Heap over its fraction sheds at the first sample. One good sample ends overload.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
@@ -26,6 +28,9 @@ export interface OverloadThresholds {
 }
 
 export type OverloadReason = 'event_loop' | 'heap';
+
+/** Consecutive samples over the event-loop threshold before shedding starts. */
+export const LAG_SAMPLES = 2;
 
 /** The pure decision: which threshold, if any, a sample is over. */
 export function overloadReason(s: OverloadSample, t: OverloadThresholds): OverloadReason | undefined {
@@ -87,6 +92,7 @@ export function createOverloadManager(thresholds: OverloadThresholds, opts: Over
   let t = thresholds;
   let sampler: Sampler | undefined = opts.sampler;
   let reason: OverloadReason | undefined;
+  let lagged = 0;
   const intervalMs = opts.intervalMs ?? 200;
   let timer: NodeJS.Timeout | undefined;
   const enabled = (): boolean => t.maxEventLoopDelayMs > 0 || t.maxHeapFraction > 0;
@@ -97,7 +103,9 @@ export function createOverloadManager(thresholds: OverloadThresholds, opts: Over
       return;
     }
     sampler ??= processSampler(intervalMs);
-    set(overloadReason(sampler.sample(), t));
+    const r = overloadReason(sampler.sample(), t);
+    lagged = r === 'event_loop' ? lagged + 1 : 0;
+    set(r === 'event_loop' && lagged < LAG_SAMPLES ? undefined : r);
   };
   const set = (r: OverloadReason | undefined): void => {
     const was = reason !== undefined;
