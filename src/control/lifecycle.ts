@@ -28,6 +28,7 @@ import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
+import type { Sampler } from '../server/overload.js';
 
 export interface ReloadResult {
   readonly result: 'success' | 'failure';
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   readonly cluster?: ClusterWorkerRole;
   /** Per-IP edge guard limits overriding `limits.newConnectionsPerIp` / `limits.caFailuresPerIp` (tests). */
   readonly edgeGuard?: Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>;
+  /** Overload sampler replacing the process's event-loop delay and heap (tests). */
+  readonly overloadSampler?: Sampler;
 }
 
 /** How a gateway runs as one worker of a `workers > 1` group. */
@@ -85,6 +88,10 @@ function listenerLimits(spec: GatewaySpec): ListenerLimits {
     headersTimeoutMs: ms(spec.limits.headersTimeout),
     idleTimeoutMs: ms(spec.limits.idleTimeout),
     maxConcurrentStreams: spec.limits.maxConcurrentStreams,
+    maxConnections: spec.limits.maxConnections,
+    maxConnectionsPerIp: spec.limits.maxConnectionsPerIp,
+    requestBodyTimeoutMs: ms(spec.limits.requestBodyTimeout),
+    overload: { maxEventLoopDelayMs: ms(spec.limits.overload.maxEventLoopDelay), maxHeapFraction: spec.limits.overload.maxHeapFraction },
   };
 }
 
@@ -141,6 +148,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     random,
     fixed: guardCaPlugin(tls.caPlugin(), guard, { retryAfterSec: guardLimits.caFailures.blockSec, onRefused: () => metrics.edgeGuardRejections.labels('ca').inc() }),
     dataPath: opts.dataPath,
+    overloadSampler: opts.overloadSampler,
   });
   let currentTls = tls.listenerTls();
   tls.onRotate((listenerTls: ListenerTls) => {

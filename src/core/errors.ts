@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'NO_HEALTHY_UPSTREAM'
   | 'STORE_UNAVAILABLE'
+  | 'OVERLOADED'
+  | 'REQUEST_TIMEOUT'
   | 'UPSTREAM_TIMEOUT';
 
 export const STATUS = {
@@ -38,6 +40,8 @@ export const STATUS = {
   UPSTREAM_UNAVAILABLE: 502,
   NO_HEALTHY_UPSTREAM: 503,
   STORE_UNAVAILABLE: 503,
+  OVERLOADED: 503,
+  REQUEST_TIMEOUT: 408,
   UPSTREAM_TIMEOUT: 504,
 } as const satisfies Record<ErrorCode, number>;
 

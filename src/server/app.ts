@@ -13,6 +13,7 @@ import { handleRequest, handleUpgrade, type PipelineDeps } from './pipeline.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createPublicServer, type ConnectionTracker, type ListenerLimits, type ListenerTls } from './listener.js';
+import type { OverloadManager, Sampler } from './overload.js';
 import { sendError, toGatewayError } from './error-reply.js';
 import { newRequestId } from '../http/request-id.js';
 
@@ -24,12 +25,16 @@ export interface PublicAppOptions {
   /** Fixed routes (the CA API) and the path prefix they live under. */
   readonly fixed?: { readonly prefix: string; readonly plugin: FastifyPluginAsync };
   readonly dataPath?: 'direct' | 'fastify';
+  /** Overload sampler (tests); default: this process's event-loop delay and heap. */
+  readonly overloadSampler?: Sampler;
 }
 
 export interface PublicApp {
   readonly app: FastifyInstance;
   readonly server: Http2SecureServer;
   readonly tracker: ConnectionTracker;
+  /** The overload manager (limits.overload): sheds new connections and requests. */
+  readonly overload: OverloadManager;
   /** Requests being handled right now (for draining). */
   inFlight(): number;
 }
@@ -48,26 +53,42 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
   const isFixed = (url: string | undefined): boolean =>
     prefix !== undefined && url !== undefined && url.startsWith(prefix) && (url.length === prefix.length || url[prefix.length] === '/' || url[prefix.length] === '?');
   const direct = (opts.dataPath ?? 'direct') === 'direct';
+  const m = opts.pipeline.metrics;
 
-  let created: { server: Http2SecureServer; tracker: ConnectionTracker } | undefined;
+  let created: { server: Http2SecureServer; tracker: ConnectionTracker; overload: OverloadManager } | undefined;
   const fastifyOptions = {
     logger: false,
     http2: true,
     return503OnClosing: false,
     bodyLimit: 1024 * 1024,
     serverFactory: (fastifyHandler: (req: ClientRequest, res: ClientResponse) => void) => {
-      const onRequest = (req: ClientRequest, res: ClientResponse): void => {
-        track(res);
-        if (direct && !isFixed(req.url)) handleRequest(opts.pipeline, req, res);
-        else fastifyHandler(req, res);
-      };
-      created = createPublicServer(opts.tls, opts.limits, onRequest, opts.random);
-      // Expect: 100-continue (h1 and h2): the pipeline answers 100 itself once the request goes upstream
-      // (an early refusal gets its final status without one) and never forwards `expect`.
-      created.server.on('checkContinue', (req: ClientRequest, res: ClientResponse) => {
-        if (isFixed(req.url)) res.writeContinue();
-        onRequest(req, res);
-      });
+      created = createPublicServer(
+        opts.tls,
+        opts.limits,
+        (req, res) => {
+          track(res);
+          if (direct && !isFixed(req.url)) handleRequest(opts.pipeline, req, res);
+          else {
+            // Expect: 100-continue (the listener sends 'checkContinue' requests here too): the pipeline
+            // answers 100 itself once the request goes upstream (an early refusal gets its final status
+            // without one) and never forwards `expect`; the fixed routes take the body at once.
+            if (req.headers.expect !== undefined && isFixed(req.url)) res.writeContinue();
+            fastifyHandler(req, res);
+          }
+        },
+        opts.random,
+        {
+          onConnectionRejected: (reason) => m.connectionsRejected.labels(reason).inc(),
+          onShed: (kind) => m.overloadShed.labels(kind).inc(),
+          onOverloadChange: (on, reason) => {
+            m.overloaded.set(on ? 1 : 0);
+            if (on) opts.pipeline.logger.warn({ msg: 'overloaded: shedding new connections and requests', reason });
+            else opts.pipeline.logger.info({ msg: 'overload over' });
+          },
+          onBodyCut: (kind) => m.bodyCuts.labels(kind).inc(),
+          overloadSampler: opts.overloadSampler,
+        },
+      );
       created.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (isFixed(req.url)) {
           socket.destroy();
@@ -118,7 +139,7 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
 
   await app.ready();
   if (created === undefined) throw new Error('fastify did not call serverFactory');
-  return { app, server: created.server, tracker: created.tracker, inFlight: () => inFlight };
+  return { app, server: created.server, tracker: created.tracker, overload: created.overload, inFlight: () => inFlight };
 }
 
 function readSmallJson(stream: NodeJS.ReadableStream, max: number): Promise<unknown> {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { once } from 'node:events';
-import { startIdleSweep, sweepInterval } from './idle-sweep.js';
+import { EventEmitter, once } from 'node:events';
+import type { Http2Session } from 'node:http2';
+import { trackStreams, startIdleSweep, sweepInterval } from './idle-sweep.js';
 
 describe('idle sweep', () => {
   let server: Server | undefined;
@@ -85,5 +86,29 @@ describe('idle sweep', () => {
     expect(sweepInterval(60_000)).toBe(1000);
     expect(sweepInterval(2000)).toBe(500);
     expect(sweepInterval(40)).toBe(25);
+  });
+
+  it('error/an h2 session with no open stream is idle even while frames keep moving bytes', () => {
+    const sock = { bytesRead: 0, bytesWritten: 0 };
+    const session = Object.assign(new EventEmitter(), { destroyed: false, socket: sock, destroy() { session.destroyed = true; } });
+    trackStreams(session as unknown as Http2Session);
+    let t = 0;
+    const sweep = startIdleSweep(new Set(), 1000, { now: () => t, timer: false, sessions: new Set([session as unknown as Http2Session]) });
+    sweep.sweep();
+    // An open stream that progresses keeps the session.
+    const stream = new EventEmitter();
+    session.emit('stream', stream);
+    for (t = 500; t <= 3000; t += 500) {
+      sock.bytesRead += 10;
+      sweep.sweep();
+    }
+    expect(session.destroyed).toBe(false);
+    stream.emit('close');
+    // Pings after the last stream: bytes move, the session is still idle.
+    for (t = 3500; t <= 5000; t += 500) {
+      sock.bytesRead += 17;
+      sweep.sweep();
+    }
+    expect(session.destroyed).toBe(true);
   });
 });

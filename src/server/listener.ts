@@ -9,7 +9,10 @@ import type { TLSSocket } from 'node:tls';
 import { errorBody, type ErrorCode, STATUS } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { newRequestId } from '../http/request-id.js';
-import { startIdleSweep, type IdleSweep } from './idle-sweep.js';
+import { GatewayError } from '../core/errors.js';
+import { startIdleSweep, trackStreams, type IdleSweep } from './idle-sweep.js';
+import { createOverloadManager, type OverloadManager, type OverloadReason, type OverloadThresholds, type Sampler } from './overload.js';
+import { sendError } from './error-reply.js';
 
 /** Mozilla "intermediate" (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults). */
 export const INTERMEDIATE_CIPHERS = [
@@ -29,7 +32,32 @@ export interface ListenerLimits {
   readonly headersTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConcurrentStreams: number;
+  /** Open client connections in total; 0 = no cap. */
+  readonly maxConnections?: number;
+  /** Open client connections per client IP; 0 = no cap. */
+  readonly maxConnectionsPerIp?: number;
+  /** Total time for a request body to arrive; 0 = no bound. */
+  readonly requestBodyTimeoutMs?: number;
+  /** Overload manager thresholds; absent = off. */
+  readonly overload?: OverloadThresholds;
 }
+
+/** What the listener reports (metrics) and the test hook for the overload sampler. */
+export interface ListenerHooks {
+  /** A new connection closed at accept by a cap. */
+  onConnectionRejected?(reason: 'max_connections' | 'max_connections_per_ip'): void;
+  /** A connection or request shed by the overload manager. */
+  onShed?(kind: 'connection' | 'request'): void;
+  onOverloadChange?(overloaded: boolean, reason: OverloadReason | undefined): void;
+  /** A request body cut: too slow, or left unread after the response. */
+  onBodyCut?(kind: 'body_timeout' | 'unread_body'): void;
+  /** Overload sampler (tests); default: event-loop delay and heap of this process. */
+  overloadSampler?: Sampler;
+}
+
+/** After a response to a request whose body is still arriving (HTTP/1.1): this much more, then close. */
+export const UNREAD_BODY_LINGER_MS = 1000;
+export const UNREAD_BODY_LINGER_BYTES = 64 * 1024;
 
 export interface ListenerTls {
   readonly certPem: string;
@@ -62,6 +90,20 @@ export interface ConnectionTracker {
 
 /** Each public server's idle sweep, for applyLimits on reload. */
 const sweeps = new WeakMap<Http2SecureServer, IdleSweep>();
+/** Each public server's limits in force (connection caps, body timeout), replaced by applyLimits. */
+const current = new WeakMap<Http2SecureServer, { limits: ListenerLimits; overload: OverloadManager }>();
+const OVERLOAD_OFF: OverloadThresholds = { maxEventLoopDelayMs: 0, maxHeapFraction: 0 };
+
+type ClientReq = IncomingMessage | Http2ServerRequest;
+type ClientRes = ServerResponse | Http2ServerResponse;
+
+/** Whether a request carries a body still to be read. */
+function hasBody(req: ClientReq): boolean {
+  const stream = (req as Http2ServerRequest).stream as (Http2ServerRequest['stream'] & { endAfterHeaders?: boolean }) | undefined;
+  if (stream !== undefined) return stream.endAfterHeaders === false;
+  const h = req.headers;
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+}
 
 /** Creates (does not start) the public server. */
 export function createPublicServer(
@@ -69,7 +111,70 @@ export function createPublicServer(
   limits: ListenerLimits,
   handler: RequestHandler,
   random: Random,
-): { server: Http2SecureServer; tracker: ConnectionTracker } {
+  hooks: ListenerHooks = {},
+): { server: Http2SecureServer; tracker: ConnectionTracker; overload: OverloadManager } {
+  const overload = createOverloadManager(limits.overload ?? OVERLOAD_OFF, { sampler: hooks.overloadSampler, onChange: hooks.onOverloadChange });
+  // Request bodies being read, with the time they started (limits.requestBodyTimeout).
+  const bodies = new Map<ClientReq, { since: number; res: ClientRes }>();
+  let bodyTimer: NodeJS.Timeout | undefined;
+  const cutSlowBodies = (): void => {
+    const bound = current.get(server)?.limits.requestBodyTimeoutMs ?? 0;
+    if (bound <= 0) return;
+    const t = performance.now();
+    for (const [req, w] of bodies) {
+      if (t - w.since < bound) continue;
+      bodies.delete(req);
+      hooks.onBodyCut?.('body_timeout');
+      if (w.res.headersSent) {
+        req.destroy();
+        continue;
+      }
+      sendError(w.res, new GatewayError('REQUEST_TIMEOUT', 'The request body did not arrive in time'), newRequestId(random), undefined, true);
+      w.res.once('finish', () => req.destroy());
+    }
+  };
+  const watchBody = (req: ClientReq, res: ClientRes): void => {
+    bodies.set(req, { since: performance.now(), res });
+    const done = (): void => {
+      bodies.delete(req);
+    };
+    req.once('end', done);
+    req.once('close', done);
+    if (bodyTimer === undefined) {
+      bodyTimer = setInterval(cutSlowBodies, 250);
+      bodyTimer.unref();
+    }
+    if ((req as Http2ServerRequest).stream === undefined) res.once('finish', () => lingerUnreadBody(req as IncomingMessage));
+  };
+  // A body nobody will read (the gateway answered without forwarding it, or the upstream answered
+  // early): node would keep draining it for as long as the client sends. Allow a little, then close.
+  const lingerUnreadBody = (req: IncomingMessage): void => {
+    if (req.complete || req.socket.destroyed) return;
+    let bytes = 0;
+    const cut = (): void => {
+      clearTimeout(timer);
+      if (req.complete || req.socket.destroyed) return;
+      hooks.onBodyCut?.('unread_body');
+      req.socket.destroy();
+    };
+    const timer = setTimeout(cut, UNREAD_BODY_LINGER_MS);
+    timer.unref();
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > UNREAD_BODY_LINGER_BYTES) cut();
+    });
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+  };
+  const entry: RequestHandler = (req, res) => {
+    if (overload.overloaded) {
+      hooks.onShed?.('request');
+      sendError(res, new GatewayError('OVERLOADED', 'The gateway is overloaded; retry shortly', { headers: { 'retry-after': '1' } }), newRequestId(random), undefined, true);
+      return;
+    }
+    if (hasBody(req)) watchBody(req, res);
+    handler(req, res);
+  };
   const server = createSecureServer(
     {
       ...secureContextOptions(tls),
@@ -91,12 +196,53 @@ export function createPublicServer(
       maxSessionInvalidFrames: 1000,
       unknownProtocolTimeout: limits.headersTimeoutMs,
     } as SecureServerOptions,
-    handler,
+    entry,
   );
+  // Expect: 100-continue arrives as 'checkContinue' instead of 'request' (h1 and h2): same entry.
+  server.on('checkContinue', entry);
   const tracker: ConnectionTracker = { sockets: new Set(), sessions: new Set() };
-  const sweep = startIdleSweep(tracker.sockets as Set<TLSSocket>, limits.idleTimeoutMs);
+  const sweep = startIdleSweep(tracker.sockets as Set<TLSSocket>, limits.idleTimeoutMs, { sessions: tracker.sessions });
   sweeps.set(server, sweep);
-  server.once('close', () => sweep.stop());
+  current.set(server, { limits, overload });
+  server.once('close', () => {
+    sweep.stop();
+    overload.stop();
+    if (bodyTimer !== undefined) clearInterval(bodyTimer);
+  });
+  // Connection caps and overload, counted on the TCP `connection` event: a refused socket is closed
+  // before its ClientHello is read (no handshake work; the client sees a reset).
+  let open = 0;
+  const perIp = new Map<string, number>();
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+    if (overload.overloaded) {
+      hooks.onShed?.('connection');
+      socket.destroy();
+      return;
+    }
+    const l = current.get(server)?.limits ?? limits;
+    const max = l.maxConnections ?? 0;
+    if (max > 0 && open >= max) {
+      hooks.onConnectionRejected?.('max_connections');
+      socket.destroy();
+      return;
+    }
+    const ip = socket.remoteAddress ?? '';
+    const maxIp = l.maxConnectionsPerIp ?? 0;
+    const n = perIp.get(ip) ?? 0;
+    if (maxIp > 0 && n >= maxIp) {
+      hooks.onConnectionRejected?.('max_connections_per_ip');
+      socket.destroy();
+      return;
+    }
+    open++;
+    perIp.set(ip, n + 1);
+    socket.once('close', () => {
+      open--;
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    });
+  });
   applyLimits(server, limits);
   // How often node:http checks HTTP/1.1 connections against headersTimeout (default 30 s). Read when
   // the server starts listening, so it is set here, before listen.
@@ -110,6 +256,7 @@ export function createPublicServer(
   });
   server.on('session', (session: Http2Session) => {
     tracker.sessions.add(session);
+    trackStreams(session);
     session.once('close', () => tracker.sessions.delete(session));
     session.on('error', () => {
       /* session errors end the session; nothing else to do */
@@ -119,7 +266,7 @@ export function createPublicServer(
     /* failed handshakes (no or bad client cert with clientAuth: require, scanners): nothing to answer */
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, random));
-  return { server, tracker };
+  return { server, tracker, overload };
 }
 
 /** Timeouts and sizes of `limits`; also applied again on reload. */
@@ -138,6 +285,11 @@ export function applyLimits(server: Http2SecureServer, limits: ListenerLimits): 
   // protocols' idle connections, between requests or within one, are closed by the idle sweep.
   s.keepAliveTimeout = 0;
   sweeps.get(server)?.setIdleTimeout(limits.idleTimeoutMs);
+  const c = current.get(server);
+  if (c !== undefined) {
+    c.limits = limits;
+    c.overload.setThresholds(limits.overload ?? OVERLOAD_OFF);
+  }
 }
 
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, random: Random): void {

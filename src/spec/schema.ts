@@ -110,6 +110,21 @@ export const LimitsSpec = z.strictObject({
   newConnectionsPerIp: z
     .strictObject({ count: z.number().int().min(0).default(1000), per: positiveDuration.default('10s') })
     .prefault({}),
+  /** Open client connections in total (per process); over it a new connection is closed before TLS. 0 = off. */
+  maxConnections: z.number().int().min(0).default(10_000),
+  /** Open client connections per client IP (per process); over it a new connection is closed before TLS. 0 = off. */
+  maxConnectionsPerIp: z.number().int().min(0).default(0),
+  /** Total time for a request body to arrive (forwarded or not); 0s = off. */
+  requestBodyTimeout: duration.default('60s'),
+  /** Overload manager: shed new connections and requests while the event loop lags or the heap is nearly full. */
+  overload: z
+    .strictObject({
+      /** Largest event-loop delay tolerated (0s = off). */
+      maxEventLoopDelay: duration.default('250ms'),
+      /** heapUsed / heap_size_limit tolerated (0 = off). */
+      maxHeapFraction: z.number().min(0).max(1).default(0.95),
+    })
+    .prefault({}),
   /** Abuse guard: refused CA API credentials per client IP before the IP is blocked. Read at start. */
   caFailuresPerIp: z
     .strictObject({ count: z.number().int().min(1).default(10), per: positiveDuration.default('10m'), block: positiveDuration.default('15m') })

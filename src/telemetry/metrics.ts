@@ -21,6 +21,14 @@ export interface Metrics {
   readonly storeLatency: Histogram<'store'>;
   /** Connections and CA API calls refused by the edge guard (`kind`: handshake | ca). */
   readonly edgeGuardRejections: Counter<'kind'>;
+  /** New connections closed at accept by a connection cap (`reason`: max_connections | max_connections_per_ip). */
+  readonly connectionsRejected: Counter<'reason'>;
+  /** Work shed by the overload manager (`kind`: connection | request). */
+  readonly overloadShed: Counter<'kind'>;
+  /** 1 while the overload manager sheds. */
+  readonly overloaded: Gauge;
+  /** Requests or connections cut by a body bound (`kind`: body_timeout | unread_body). */
+  readonly bodyCuts: Counter<'kind'>;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
   /** Per-attempt fast path: a cached child for (upstream, target, outcome). */
@@ -78,6 +86,10 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       registers: [registry],
     }),
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
+    connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap.', labelNames: ['reason'] as const, registers: [registry] }),
+    overloadShed: new Counter({ name: 'tollgate_overload_shed_total', help: 'Connections and requests shed by the overload manager.', labelNames: ['kind'] as const, registers: [registry] }),
+    overloaded: new Gauge({ name: 'tollgate_overloaded', help: '1 while the overload manager sheds new connections and requests.', registers: [registry] }),
+    bodyCuts: new Counter({ name: 'tollgate_request_body_cuts_total', help: 'Requests whose body was cut: too slow (body_timeout) or left unread after a gateway answer (unread_body).', labelNames: ['kind'] as const, registers: [registry] }),
     countRequest(route: string, status: number, seconds: number): void {
       requests.inc(route, status);
       if (!requestDuration.observe(route, seconds)) {

@@ -74,3 +74,33 @@ export function rawH2Request(port: number, ca: string, fields: [string, string][
     });
   });
 }
+
+/**
+ * An HTTP/2 connection that opens no stream and sends a PING every `everyMs` (and ACKs the server's
+ * SETTINGS): traffic without work. Resolves once connected; `closed` resolves when the server closes it.
+ */
+export function rawH2Pinger(port: number, ca: string, everyMs: number): Promise<{ socket: TLSSocket; pings: () => number; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['h2'] });
+    let pings = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.once('close', () => clearInterval(timer));
+    socket.on('error', () => undefined);
+    socket.once('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      // Good enough for this client: ACK a non-ACK SETTINGS frame at the head of a chunk.
+      if (chunk.length >= 9 && chunk[3] === 0x4 && ((chunk[4] as number) & 0x1) === 0) socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0)));
+    });
+    socket.once('secureConnect', () => {
+      if (socket.alpnProtocol !== 'h2') return reject(new Error('h2 not negotiated'));
+      socket.write(Buffer.concat([PREFACE, frame(0x4, 0, 0, Buffer.alloc(0))]));
+      timer = setInterval(() => {
+        if (socket.destroyed) return;
+        pings++;
+        socket.write(frame(0x6, 0, 0, Buffer.alloc(8)));
+      }, everyMs);
+      resolve({ socket, pings: () => pings, closed });
+    });
+  });
+}
