@@ -44,8 +44,20 @@ export interface TlsSource {
   onRotate(cb: (tls: ListenerTls) => void): void;
   /** Re-reads certificate files, clientCAs and the revocation list (SIGHUP). Throws when a file is unreadable. */
   reload(spec: GatewaySpec): Promise<void>;
+  /**
+   * Reads what `reload(spec)` would apply (certificate files, clientCAs) without applying it;
+   * throws when a file is unreadable. `apply()` makes it current and re-reads the revocation list.
+   */
+  prepare(spec: GatewaySpec): Promise<PreparedTls>;
   certificates(): Record<string, CertificateSummary | undefined>;
   close(): void;
+}
+
+/** TLS material read for a reload, not yet in force. */
+export interface PreparedTls {
+  /** The listener TLS the prepared config gives (the rotating certificate as it is now when no files). */
+  readonly listenerTls: ListenerTls;
+  apply(): Promise<void>;
 }
 
 interface FileCreds {
@@ -108,7 +120,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
 
   const trust = { isRevoked: (serial: string) => authority.isRevoked(serial), now: () => deps.clock.now() };
   const api = spec.ca.api;
-  return {
+  const source: TlsSource = {
     gatewayId,
     authority,
     listenerTls,
@@ -138,11 +150,25 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
           }
         : undefined,
     onRotate: (cb) => listeners.push(cb),
-    reload: async (next) => {
-      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next), authority.reloadState()]);
-      files = nextFiles;
-      clientCAs = nextCAs;
-      current = next;
+    prepare: async (next) => {
+      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next)]);
+      const issued = held.rotation?.current();
+      return {
+        listenerTls: {
+          certPem: nextFiles?.certPem ?? issued?.chainPem ?? '',
+          keyPem: nextFiles?.keyPem ?? issued?.keyPem ?? '',
+          clientCaPem: [authority.rootPem, ...nextCAs],
+          clientAuth: next.tls.clientAuth,
+          minVersion: next.tls.minVersion,
+        },
+        apply: async () => {
+          // The revocation list first: when it can't be read, nothing of the new material is in force.
+          await authority.reloadState();
+          files = nextFiles;
+          clientCAs = nextCAs;
+          current = next;
+        },
+      };
     },
     certificates: () => {
       const issued = held.rotation?.current();
@@ -155,5 +181,9 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       };
     },
     close: () => held.rotation?.close(),
+    reload: async (next) => {
+      await (await source.prepare(next)).apply();
+    },
   };
+  return source;
 }
