@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import type { GatewaySpec } from '../spec/schema.js';
 import { findShadowedRoutes } from '../router/shadowing.js';
-import type { ConfigIssue } from './validate.js';
+import type { ConfigIssue } from './issues.js';
 
 /** Problems refuse the config; warnings are printed by `tollgate check` and logged on load. */
 export function checkReferences(spec: GatewaySpec): { problems: ConfigIssue[]; warnings: ConfigIssue[] } {

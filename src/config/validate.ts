@@ -8,12 +8,9 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GatewaySpec } from '../spec/schema.js';
 import { checkReferences } from './references.js';
+import type { ConfigIssue } from './issues.js';
 
-/** One problem or warning, already phrased as `path: message`. */
-export interface ConfigIssue {
-  readonly path: string;
-  readonly message: string;
-}
+export type { ConfigIssue } from './issues.js';
 
 export interface ValidatedConfig {
   readonly spec: GatewaySpec;

@@ -24,18 +24,13 @@ import { limitHandshakes, listen, secureContextOptions, type ListenerLimits, typ
 import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
-import { createAdminApp, type AdminApp } from '../admin/app.js';
+import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 
-export interface ReloadResult {
-  readonly result: 'success' | 'failure';
-  readonly error: string | null;
-  readonly at: string;
-  readonly configHash: string;
-}
+export type { ReloadResult } from '../runtime/view.js';
 
 export interface GatewayOptions {
   readonly configPath: string;
@@ -49,6 +44,11 @@ export interface GatewayOptions {
   readonly cluster?: ClusterWorkerRole;
   /** Per-IP edge guard limits overriding `limits.newConnectionsPerIp` / `limits.caFailuresPerIp` (tests). */
   readonly edgeGuard?: Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>;
+  /**
+   * Serves the admin API (admin/app.ts `createAdminApp`, passed in by the composition root so control/
+   * does not import admin/). Without it there is no admin listener and `adminPort` is 0.
+   */
+  readonly admin?: ServeAdmin;
 }
 
 /** How a gateway runs as one worker of a `workers > 1` group. */
@@ -216,7 +216,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
-  const adminRef: { app?: AdminApp } = {};
+  const adminRef: { app?: AdminServer } = {};
   const gateway: Gateway = {
     publicPort,
     get adminPort() {
@@ -259,10 +259,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
   const cluster = opts.cluster;
-  if (cluster === undefined || cluster.admin) {
+  if (opts.admin !== undefined && (cluster === undefined || cluster.admin)) {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
-    adminRef.app = await createAdminApp(served, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+    adminRef.app = await opts.admin(served, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });
