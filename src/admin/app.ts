@@ -1,18 +1,15 @@
 /** The admin listener (loopback by default): health, readiness, metrics, status, reload, dashboard. */
 import Fastify from 'fastify';
 import type { Clock } from '../core/clock.js';
-import type { Gateway } from '../control/lifecycle.js';
+import type { AdminServer, GatewayView } from '../runtime/view.js';
 import { buildStatus } from './status.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { registerConfigView } from './config-view.js';
 
-export interface AdminApp {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type AdminApp = AdminServer;
 
-/** Starts the admin API for `gw` on host:port (0 = ephemeral). */
-export async function createAdminApp(gw: Gateway, opts: { host: string; port: number; clock: Clock }): Promise<AdminApp> {
+/** Starts the admin API for `gw` on host:port (0 = ephemeral); a `ServeAdmin` (runtime/view.ts). */
+export async function createAdminApp(gw: GatewayView, opts: { host: string; port: number; clock: Clock }): Promise<AdminApp> {
   const app = Fastify({ logger: false, return503OnClosing: false });
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

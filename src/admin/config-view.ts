@@ -1,6 +1,6 @@
 /** Admin `GET /config`: the running spec, for `tollgate check --diff`. Secrets in URLs are redacted. */
 import type { FastifyInstance } from 'fastify';
-import type { Gateway } from '../control/lifecycle.js';
+import type { GatewayView } from '../runtime/view.js';
 import type { GatewaySpec } from '../spec/schema.js';
 
 /** The spec with any password in the Redis URL replaced by `***`. */
@@ -18,6 +18,6 @@ export function redactSpec(spec: GatewaySpec): GatewaySpec {
   return { ...spec, store: { ...spec.store, redis: { ...spec.store.redis, url } } };
 }
 
-export function registerConfigView(app: FastifyInstance, gw: Gateway): void {
+export function registerConfigView(app: FastifyInstance, gw: GatewayView): void {
   app.get('/config', async (_req, reply) => reply.send({ configHash: gw.holder.current.configHash, spec: redactSpec(gw.spec) }));
 }

@@ -1,5 +1,5 @@
 /** The /status document (SPEC §5). */
-import type { Gateway } from '../control/lifecycle.js';
+import type { GatewayView } from '../runtime/view.js';
 import { activeTier } from '../upstream/pool.js';
 import { activeOf, pendingOf } from '../upstream/circuit-breaker.js';
 import { isAvailable, type TargetState } from '../upstream/target-state.js';
@@ -23,7 +23,7 @@ function targetView(t: TargetState, nowMs: number, wallNowMs: number): Record<st
 }
 
 /** Builds the status JSON from the current snapshot and live target state. */
-export function buildStatus(gw: Gateway, clock: Clock): Record<string, unknown> {
+export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unknown> {
   const snap = gw.holder.current;
   const now = clock.monotonic();
   const wallNow = clock.now();

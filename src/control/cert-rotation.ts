@@ -8,6 +8,7 @@ import { ensureCaAuthority } from '../ca/authority.js';
 import type { Authority } from '../ca/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../ca/x509.js';
 import type { Clock } from '../core/clock.js';
+import { systemScheduler, type Scheduler, type TimerHandle } from '../core/scheduler.js';
 
 /** A key and the certificate chain for it, as TLS options want them (PEM). */
 export interface ServingCredentials {
@@ -27,6 +28,8 @@ export interface CertRotationDeps {
   /** Lifetime of each certificate (e.g. `ca.workloadTTL`). */
   readonly ttlMs: number;
   readonly clock: Clock;
+  /** Sets the renewal timers (default: real, unref'd timers). */
+  readonly scheduler?: Scheduler;
   /** Called with each renewed certificate (not the first one: read that with `current()`). */
   onRotate(creds: ServingCredentials): void;
   /** Called when a renewal fails; it is retried. */
@@ -73,13 +76,13 @@ async function issueServing(deps: CertRotationDeps): Promise<ServingCredentials 
  */
 export async function createCertRotation(deps: CertRotationDeps): Promise<CertRotation> {
   let creds = await issueServing(deps);
-  let timer: NodeJS.Timeout | undefined;
+  const scheduler = deps.scheduler ?? systemScheduler;
+  let timer: TimerHandle | undefined;
   let closed = false;
 
   const schedule = (delayMs: number): void => {
     if (closed) return;
-    timer = setTimeout(tick, Math.min(Math.max(0, delayMs), MAX_TIMER_MS));
-    timer.unref();
+    timer = scheduler.after(Math.min(Math.max(0, delayMs), MAX_TIMER_MS), tick);
   };
   const renewAt = (): number => creds.issuedAt + deps.ttlMs * RENEW_AT;
   const tick = (): void => {
@@ -109,7 +112,7 @@ export async function createCertRotation(deps: CertRotationDeps): Promise<CertRo
     current: () => stripped(creds),
     close: () => {
       closed = true;
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
       timer = undefined;
     },
   };

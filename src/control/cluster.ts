@@ -29,6 +29,7 @@ import type { GatewaySpec } from '../spec/schema.js';
 import { createClusterWorkerStore, serveClusterStore } from '../store/cluster-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway, type Gateway, type ReloadResult } from './lifecycle.js';
+import type { ServeAdmin } from '../runtime/view.js';
 
 const INDEX_ENV = 'TOLLGATE_WORKER_INDEX';
 const COUNT_ENV = 'TOLLGATE_WORKERS';
@@ -224,7 +225,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
  * Runs one worker of the group: the gateway with the primary's store, answering the primary's
  * reload and shutdown messages. Resolves with the exit code once drained.
  */
-export async function runClusterWorker(opts: { configPath: string; logger: Logger }): Promise<number> {
+export async function runClusterWorker(opts: { configPath: string; logger: Logger; admin?: ServeAdmin }): Promise<number> {
   const index = Number(process.env[INDEX_ENV] ?? '0');
   const workers = Number(process.env[COUNT_ENV] ?? '1');
   const toPrimary = (msg: ToPrimary): void => {
@@ -241,6 +242,7 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
     gw = await startGateway({
       configPath: opts.configPath,
       logger: opts.logger.child({ worker: index }),
+      admin: opts.admin,
       cluster: {
         store: { create: () => createClusterWorkerStore({ timeoutMs: 1000 }), workers },
         admin: index === 0,

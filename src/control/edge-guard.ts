@@ -12,10 +12,10 @@
  * (400) is not counted: it guesses nothing.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { errorBody } from '../core/errors.js';
+import { GatewayError, renderError, STATUS } from '../core/errors.js';
 import type { EdgeGuard } from '../policy/edge-guard.js';
 
-const CREDENTIAL_REFUSED: ReadonlySet<number> = new Set([401, 403, 409]);
+const CREDENTIAL_REFUSED: ReadonlySet<number> = new Set([STATUS.UNAUTHENTICATED, STATUS.FORBIDDEN, STATUS.TOKEN_REUSED]);
 
 /** The fixed routes of the public app (the CA API) and their prefix. */
 export interface FixedRoutes {
@@ -35,14 +35,9 @@ export function guardCaPlugin(fixed: FixedRoutes | undefined, guard: EdgeGuard, 
     app.addHook('onRequest', async (req, reply) => {
       if (!(await guard.caBlocked(req.ip))) return;
       opts.onRefused();
-      const requestId = String(req.id);
-      await reply
-        .code(429)
-        .header('x-request-id', requestId)
-        .header('retry-after', String(opts.retryAfterSec))
-        .header('cache-control', 'no-store')
-        .type('application/json')
-        .send(errorBody('RATE_LIMITED', 'Too many failed CA requests from this address', requestId));
+      const err = new GatewayError('RATE_LIMITED', 'Too many failed CA requests from this address', { headers: { 'retry-after': String(opts.retryAfterSec) } });
+      const r = renderError(err, String(req.id));
+      await reply.code(r.status).headers(r.headers).send(r.body);
     });
     app.addHook('onResponse', async (req, reply) => {
       if (CREDENTIAL_REFUSED.has(reply.statusCode)) await guard.recordCaFailure(req.ip);

@@ -8,6 +8,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Agent, type buildConnector } from 'undici';
 import type { Clock } from '../core/clock.js';
+import { systemScheduler, type Scheduler, type TimerHandle } from '../core/scheduler.js';
 import { parseDuration } from '../core/duration.js';
 import type { Random } from '../core/random.js';
 import type { HealthCheckSpec } from '../spec/schema.js';
@@ -22,6 +23,8 @@ export interface HealthCheckerOptions {
   readonly pool: { readonly primaries: readonly TargetState[]; readonly backups: readonly TargetState[] };
   readonly spec: HealthCheckSpec;
   readonly clock: Clock;
+  /** Sets the probe timers (default: real, unref'd timers). */
+  readonly scheduler?: Scheduler;
   readonly random: Random;
   /** Called after a target's `healthy` flipped. */
   readonly onChange?: (target: TargetState, healthy: boolean) => void;
@@ -92,13 +95,12 @@ export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
     ? undefined
     : new Agent({ connections: 1, pipelining: 0, connect: opts.connect ?? { ...opts.tls, timeout: timeoutMs } });
   const probe = opts.probe ?? httpProbe(agent as Agent);
-  const timers = new Map<TargetState, ReturnType<typeof setTimeout>>();
+  const scheduler = opts.scheduler ?? systemScheduler;
+  const timers = new Map<TargetState, TimerHandle>();
   let closed = false;
 
   const schedule = (target: TargetState, delayMs: number): void => {
-    const timer = setTimeout(() => void run(target), delayMs);
-    timer.unref();
-    timers.set(target, timer);
+    timers.set(target, scheduler.after(delayMs, () => void run(target)));
   };
 
   const run = async (target: TargetState): Promise<void> => {
@@ -129,7 +131,7 @@ export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
     close(): void {
       if (closed) return;
       closed = true;
-      for (const timer of timers.values()) clearTimeout(timer);
+      for (const timer of timers.values()) timer.cancel();
       timers.clear();
       // destroy, not close: a probe hanging on a dead target must not keep the checker alive.
       agent?.destroy().catch(() => undefined);

@@ -18,24 +18,20 @@ import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { createAccessLog } from '../telemetry/access-log.js';
 import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
-import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
+import type { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
-import { applyLimits, limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
-import { createAdminApp, type AdminApp } from '../admin/app.js';
+import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
 
-export interface ReloadResult {
-  readonly result: 'success' | 'failure';
-  readonly error: string | null;
-  readonly at: string;
-  readonly configHash: string;
-}
+export type { ReloadResult } from '../runtime/view.js';
 
 export interface GatewayOptions {
   readonly configPath: string;
@@ -51,6 +47,11 @@ export interface GatewayOptions {
   readonly edgeGuard?: Pick<EdgeGuardOptions, 'handshakes' | 'caFailures'>;
   /** Overload sampler replacing the process's event-loop delay and heap (tests). */
   readonly overloadSampler?: Sampler;
+  /**
+   * Serves the admin API (admin/app.ts `createAdminApp`, passed in by the composition root so control/
+   * does not import admin/). Without it there is no admin listener and `adminPort` is 0.
+   */
+  readonly admin?: ServeAdmin;
 }
 
 /** How a gateway runs as one worker of a `workers > 1` group. */
@@ -105,15 +106,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // A gateway that owns its process logs to stdout: access lines go out batched on that fd
   // (telemetry/line-writer.ts); in-process gateways (tests) log through their logger's destination.
   const accessOut = ownProcess ? createLineWriter(1) : undefined;
-  let loaded: LoadedConfig = await loadConfigFile(opts.configPath);
-  for (const w of loaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
-  let spec = loaded.spec;
+  const firstLoaded: LoadedConfig = await loadConfigFile(opts.configPath);
+  for (const w of firstLoaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
+  const spec = firstLoaded.spec;
 
   const tls = await createTlsSource(spec, { clock, logger, metrics });
   const storeDeps = { clock, logger, metrics, cluster: opts.cluster?.store };
-  let store: ManagedStore = await createStoreFor(spec.store, storeDeps);
+  const firstStore: ManagedStore = await createStoreFor(spec.store, storeDeps);
   // Shared counting must be settled (connected, or known down) before the first request.
-  await store.ready();
+  await firstStore.ready();
   const guardLimits = { ...edgeGuardLimits(spec), ...opts.edgeGuard };
   const guard = createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
   const registry = new PoolRegistry({
@@ -125,8 +126,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     upstreamTls: { current: () => tls.workloadCredentials() },
   });
 
-  let generation = 1;
-  const build = (cfg: LoadedConfig, st: ManagedStore): RuntimeSnapshot =>
+  const build = (cfg: LoadedConfig, st: ManagedStore, generation: number): RuntimeSnapshot =>
     compileSnapshot(cfg.spec, {
       pools: registry,
       store: st.store,
@@ -138,7 +138,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       baseDir: dirname(cfg.path),
       clock,
     });
-  const holder = new SnapshotHolder(build(loaded, store));
+  const holder = new SnapshotHolder(build(firstLoaded, firstStore, 1));
 
   let draining = false;
   const app = await createPublicApp({
@@ -150,9 +150,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     dataPath: opts.dataPath,
     overloadSampler: opts.overloadSampler,
   });
-  let currentTls = tls.listenerTls();
+  const live: LiveConfig = { loaded: firstLoaded, store: firstStore, listenerTls: tls.listenerTls(), generation: 1 };
   tls.onRotate((listenerTls: ListenerTls) => {
-    currentTls = listenerTls;
+    live.listenerTls = listenerTls;
     app.server.setSecureContext(secureContextOptions(listenerTls));
   });
   // clientAuth: require refuses revoked certificates too: node's own verification sees only the chain.
@@ -175,6 +175,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let lastReload: ReloadResult | undefined;
   let reloading: Promise<ReloadResult> | undefined;
 
+  const reloadDeps: ReloadDeps = {
+    live,
+    holder,
+    server: app.server,
+    registry,
+    tls,
+    createStore: (st) => createStoreFor(st, storeDeps),
+    build,
+    listenerLimits,
+  };
+  const refused = (err: unknown, at: string): ReloadResult => {
+    metrics.configReloads.labels('failure').inc();
+    const message = err instanceof Error ? err.message : String(err);
+    logger.error({ msg: 'config reload failed; the running config stays', err: message });
+    lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
+    return lastReload;
+  };
+
   const doReload = async (): Promise<ReloadResult> => {
     const at = new Date(clock.now()).toISOString();
     let next: LoadedConfig;
@@ -187,50 +205,26 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
       return lastReload;
     }
-    const running = new Set<PoolRuntime>(holder.current.pools.values());
+    let prepared: PreparedReload;
     try {
-      await tls.reload(next.spec);
-      let nextStore = store;
-      if (JSON.stringify(next.spec.store) !== JSON.stringify(spec.store)) {
-        nextStore = await createStoreFor(next.spec.store, storeDeps);
-        await nextStore.ready();
-      }
-      generation++;
-      const snap = build(next, nextStore);
-      // The swap: requests already running keep the snapshot they pinned.
-      holder.swap(snap);
-      const nextTls = tls.listenerTls();
-      if (tlsChanged(currentTls, nextTls)) {
-        app.server.setSecureContext(secureContextOptions(nextTls));
-        // tls.Server reads these per new connection, so a reload can change clientAuth too.
-        Object.assign(app.server, { requestCert: nextTls.clientAuth !== 'none', rejectUnauthorized: nextTls.clientAuth === 'require' });
-        currentTls = nextTls;
-      }
-      applyLimits(app.server, listenerLimits(next.spec));
-      if (nextStore !== store) {
-        const old = store;
-        store = nextStore;
-        void old.close();
-      }
-      loaded = next;
-      spec = next.spec;
-      await registry.retire(new Set(snap.pools.values()));
-      for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
-      metrics.configReloads.labels('success').inc();
-      logger.info({ msg: 'config reloaded', configHash: next.hash, generation });
-      lastReload = { result: 'success', error: null, at, configHash: next.hash };
+      prepared = await prepareReload(next, reloadDeps);
     } catch (err) {
-      await registry.discardExcept(new Set(), running);
-      metrics.configReloads.labels('failure').inc();
-      const message = err instanceof Error ? err.message : String(err);
-      logger.error({ msg: 'config reload failed; the running config stays', err: message });
-      lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
+      return refused(err, at);
     }
+    try {
+      await prepared.commit();
+    } catch (err) {
+      return refused(err, at);
+    }
+    for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
+    metrics.configReloads.labels('success').inc();
+    logger.info({ msg: 'config reloaded', configHash: next.hash, generation: live.generation });
+    lastReload = { result: 'success', error: null, at, configHash: next.hash };
     return lastReload;
   };
 
   // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
-  const adminRef: { app?: AdminApp } = {};
+  const adminRef: { app?: AdminServer } = {};
   const gateway: Gateway = {
     publicPort,
     get adminPort() {
@@ -249,7 +243,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return draining;
     },
     get spec() {
-      return spec;
+      return live.loaded.spec;
     },
     reload: () => {
       // Reloads are serialised; a reload asked for during one runs after it.
@@ -261,10 +255,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (draining) return;
       draining = true;
       logger.info({ msg: 'draining', inFlight: app.inFlight() });
-      await drain(app, ms(spec.shutdown.drainTimeout), clock);
+      await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock);
       redirect?.close();
       await registry.closeAll();
-      await store.close();
+      await live.store.close();
       tls.close();
       await adminRef.app?.close();
       logger.info({ msg: 'stopped' });
@@ -273,13 +267,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
   const cluster = opts.cluster;
-  if (cluster === undefined || cluster.admin) {
+  if (opts.admin !== undefined && (cluster === undefined || cluster.admin)) {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
-    adminRef.app = await createAdminApp(served, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+    adminRef.app = await opts.admin(served, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
-  logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: loaded.hash });
+  logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });
   return gateway;
 }
 
@@ -315,17 +309,6 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
     handshakes: { points: conn.count, durationSec: sec(conn.per) },
     caFailures: { maxFailures: ca.count, windowSec: sec(ca.per), blockSec: sec(ca.block) },
   };
-}
-
-function tlsChanged(a: ListenerTls, b: ListenerTls): boolean {
-  return (
-    a.certPem !== b.certPem ||
-    a.keyPem !== b.keyPem ||
-    a.minVersion !== b.minVersion ||
-    a.clientAuth !== b.clientAuth ||
-    a.clientCaPem.length !== b.clientCaPem.length ||
-    a.clientCaPem.some((pem, i) => pem !== b.clientCaPem[i])
-  );
 }
 
 function createRedirectServer(httpsPort: number): HttpServer {

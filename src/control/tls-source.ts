@@ -46,8 +46,20 @@ export interface TlsSource {
   onRotate(cb: (tls: ListenerTls) => void): void;
   /** Re-reads certificate files, clientCAs and the revocation list (SIGHUP). Throws when a file is unreadable. */
   reload(spec: GatewaySpec): Promise<void>;
+  /**
+   * Reads what `reload(spec)` would apply (certificate files, clientCAs) without applying it;
+   * throws when a file is unreadable. `apply()` makes it current and re-reads the revocation list.
+   */
+  prepare(spec: GatewaySpec): Promise<PreparedTls>;
   certificates(): Record<string, CertificateSummary | undefined>;
   close(): void;
+}
+
+/** TLS material read for a reload, not yet in force. */
+export interface PreparedTls {
+  /** The listener TLS the prepared config gives (the rotating certificate as it is now when no files). */
+  readonly listenerTls: ListenerTls;
+  apply(): Promise<void>;
 }
 
 interface FileCreds {
@@ -155,7 +167,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     return verdict.identity;
   };
   const api = spec.ca.api;
-  return {
+  const source: TlsSource = {
     gatewayId,
     authority,
     listenerTls,
@@ -188,11 +200,25 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
           }
         : undefined,
     onRotate: (cb) => listeners.push(cb),
-    reload: async (next) => {
-      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next, authority.trustDomain), authority.reloadState()]);
-      files = nextFiles;
-      clientCAs = nextCAs;
-      current = next;
+    prepare: async (next) => {
+      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next, authority.trustDomain)]);
+      const issued = held.rotation?.current();
+      return {
+        listenerTls: {
+          certPem: nextFiles?.certPem ?? issued?.chainPem ?? '',
+          keyPem: nextFiles?.keyPem ?? issued?.keyPem ?? '',
+          clientCaPem: [authority.rootPem, ...nextCAs.pems],
+          clientAuth: next.tls.clientAuth,
+          minVersion: next.tls.minVersion,
+        },
+        apply: async () => {
+          // The revocation list first: when it can't be read, nothing of the new material is in force.
+          await authority.reloadState();
+          files = nextFiles;
+          clientCAs = nextCAs;
+          current = next;
+        },
+      };
     },
     certificates: () => {
       const issued = held.rotation?.current();
@@ -205,5 +231,9 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       };
     },
     close: () => held.rotation?.close(),
+    reload: async (next) => {
+      await (await source.prepare(next)).apply();
+    },
   };
+  return source;
 }

@@ -78,3 +78,60 @@ export class GatewayError extends Error {
 export function errorBody(code: ErrorCode, message: string, requestId: string): string {
   return JSON.stringify({ error: { code, message, requestId } });
 }
+
+/** The message used when a caller names only a code. */
+export const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
+  BAD_REQUEST: 'The request is malformed',
+  BAD_CSR: 'The CSR is malformed',
+  UNAUTHENTICATED: 'Authentication required',
+  FORBIDDEN: 'Forbidden',
+  NO_ROUTE: 'No route',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
+  TOKEN_REUSED: 'The token was already used',
+  PAYLOAD_TOO_LARGE: 'The request body is too large',
+  HEADERS_TOO_LARGE: 'Request headers are too large',
+  RATE_LIMITED: 'Rate limit exceeded',
+  QUOTA_EXCEEDED: 'Quota exceeded',
+  INTERNAL: 'Internal error',
+  UPSTREAM_UNAVAILABLE: 'Upstream unavailable',
+  NO_HEALTHY_UPSTREAM: 'No healthy upstream',
+  STORE_UNAVAILABLE: 'The shared store is unavailable',
+  UPSTREAM_TIMEOUT: 'Upstream timed out',
+  URI_TOO_LONG: 'The request target is too long',
+  OVERLOADED: 'The gateway is overloaded; retry shortly',
+  REQUEST_TIMEOUT: 'The request body did not arrive in time',
+};
+
+/** An error answer, ready for any writer (node response, fastify reply, raw socket). */
+export interface RenderedError {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** content-type, content-length, cache-control, x-request-id, then the error's own headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/**
+ * The one place an error answer is made (SPEC §3): status from STATUS, body from `errorBody`.
+ * `message` overrides the error's (or the code's default) message.
+ */
+export function renderError(err: ErrorCode | GatewayError, requestId: string, message?: string): RenderedError {
+  const code = typeof err === 'string' ? err : err.code;
+  const text = message ?? (typeof err === 'string' ? DEFAULT_MESSAGE[code] : err.message);
+  const body = errorBody(code, text, requestId);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  };
+  if (typeof err !== 'string') Object.assign(headers, err.headers);
+  return { code, status: STATUS[code], headers, body };
+}
+
+/** The code for a 4xx status a framework chose itself (fastify's body limits, media type …). */
+export function codeForClientStatus(status: number): ErrorCode {
+  if (status === STATUS.PAYLOAD_TOO_LARGE) return 'PAYLOAD_TOO_LARGE';
+  if (status === STATUS.HEADERS_TOO_LARGE) return 'HEADERS_TOO_LARGE';
+  return 'BAD_REQUEST';
+}

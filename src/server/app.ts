@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Http2SecureServer } from 'node:http2';
-import { errorBody } from '../core/errors.js';
+import { codeForClientStatus, GatewayError, renderError } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import type { ClientRequest, ClientResponse } from '../proxy/forward.js';
 import { handleRequest, handleUpgrade, type PipelineDeps } from './pipeline.js';
@@ -100,7 +100,8 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
     },
     frameworkErrors: (err: Error, _req: FastifyRequest, reply: FastifyReply) => {
       const id = newRequestId(opts.random);
-      reply.code(400).header('content-type', 'application/json').header('x-request-id', id).send(errorBody('BAD_REQUEST', err.message, id));
+      const r = renderError('BAD_REQUEST', id, err.message);
+      reply.code(r.status).headers(r.headers).send(r.body);
     },
   };
   const app = Fastify(fastifyOptions as unknown as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
@@ -130,7 +131,9 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
     const status = (err as { statusCode?: number }).statusCode;
     const id = newRequestId(opts.random);
     if (gerr.code === 'INTERNAL' && status !== undefined && status >= 400 && status < 500) {
-      reply.code(status).header('content-type', 'application/json').header('x-request-id', id).send(errorBody('BAD_REQUEST', (err as Error).message, id));
+      // A client error fastify chose itself (media type, framing …): its code by status, its message.
+      const r = renderError(codeForClientStatus(status), id, (err as Error).message);
+      reply.code(r.status).headers(r.headers).send(r.body);
       return;
     }
     reply.hijack();
@@ -149,7 +152,7 @@ function readSmallJson(stream: NodeJS.ReadableStream, max: number): Promise<unkn
     stream.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > max) {
-        reject(Object.assign(new Error('Body too large'), { statusCode: 413 }));
+        reject(new GatewayError('PAYLOAD_TOO_LARGE', 'Body too large'));
         return;
       }
       chunks.push(chunk);
@@ -160,7 +163,7 @@ function readSmallJson(stream: NodeJS.ReadableStream, max: number): Promise<unkn
       try {
         resolve(text === '' ? {} : JSON.parse(text));
       } catch {
-        reject(Object.assign(new Error('Body is not valid JSON'), { statusCode: 400 }));
+        reject(new GatewayError('BAD_REQUEST', 'Body is not valid JSON'));
       }
     });
   });

@@ -1,5 +1,5 @@
 /** Writes the errors the gateway makes itself, always as SPEC §3 JSON. */
-import { errorBody, GatewayError } from '../core/errors.js';
+import { GatewayError, renderError } from '../core/errors.js';
 import type { ClientResponse } from '../proxy/forward.js';
 
 /** Anything that is not a GatewayError becomes a generic 500; its cause belongs in the log. */
@@ -14,17 +14,10 @@ export function toGatewayError(err: unknown): GatewayError {
  */
 export function sendError(res: ClientResponse, err: GatewayError, requestId: string, extraHeaders?: Readonly<Record<string, string>>, close = false): number {
   if (res.headersSent || res.destroyed || res.writableEnded) return 0;
-  const body = errorBody(err.code, err.message, requestId);
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-request-id': requestId,
-  };
-  if (extraHeaders) Object.assign(headers, extraHeaders);
-  Object.assign(headers, err.headers);
+  const rendered = renderError(err, requestId);
+  const headers: Record<string, string> = extraHeaders ? { ...rendered.headers, ...extraHeaders, ...err.headers } : { ...rendered.headers };
   if (close && !('stream' in res)) headers.connection = 'close';
-  res.writeHead(err.status, headers);
-  res.end(body);
-  return err.status;
+  res.writeHead(rendered.status, headers);
+  res.end(rendered.body);
+  return rendered.status;
 }

@@ -75,11 +75,24 @@ describe('idle sweep', () => {
     expect(s.destroyed).toBe(true);
   });
 
-  it('runs on its own timer', async () => {
+  it('ok/runs on its own timer: an idle connection is closed after the limit, well before a deadline', async () => {
     const [s] = await pair();
+    const started = performance.now();
     const sweep = startIdleSweep(new Set([s]), 60);
-    await once(s, 'close');
-    sweep.stop();
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // A positive event or a named failure: the close, or the 10 s deadline (generous under load).
+      const outcome = await Promise.race([
+        once(s, 'close').then(() => 'closed' as const),
+        new Promise<'deadline passed'>((resolve) => (deadline = setTimeout(() => resolve('deadline passed'), 10_000))),
+      ]);
+      expect(outcome).toBe('closed');
+      // Not before the limit (less a millisecond for timer rounding).
+      expect(performance.now() - started).toBeGreaterThanOrEqual(59);
+    } finally {
+      clearTimeout(deadline);
+      sweep.stop();
+    }
   });
 
   it('sweeps a quarter of the limit, within 25 ms and 1 s', () => {

@@ -6,7 +6,7 @@ import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, ty
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { errorBody, type ErrorCode, STATUS } from '../core/errors.js';
+import { type ErrorCode, renderError, STATUS } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { newRequestId } from '../http/request-id.js';
 import { GatewayError } from '../core/errors.js';
@@ -306,16 +306,15 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, random: R
   } else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || err.code === 'HPE_INVALID_TRANSFER_ENCODING' || err.code === 'HPE_INVALID_CONTENT_LENGTH') {
     message = 'Ambiguous or invalid message framing';
   }
-  const body = errorBody(code, message, newRequestId(random));
-  const status = STATUS[code];
-  const reason = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
   if ((socket as Duplex & { _httpMessage?: unknown })._httpMessage || !socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  const r = renderError(code, newRequestId(random), message);
+  const reason = r.status === STATUS.HEADERS_TOO_LARGE ? 'Request Header Fields Too Large' : 'Bad Request';
+  let head = `HTTP/1.1 ${r.status} ${reason}\r\n`;
+  for (const [name, value] of Object.entries(r.headers)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}connection: close\r\n\r\n${r.body}`);
 }
 
 /** Listens and resolves with the bound port. */

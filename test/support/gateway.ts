@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/control/lifecycle.js';
+import { createAdminApp } from '../../src/admin/app.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 
 export interface LogSink {
@@ -57,7 +58,7 @@ export async function startTestGateway(config: Record<string, unknown>, opts: Pa
   await writeConfig(config);
   const sink = createLogSink();
   const logger = createLogger({ level: 'info', destination: sink });
-  const gw = await startGateway({ configPath, logger, ports: { public: 0, admin: 0, redirect: 0 }, ...opts });
+  const gw = await startGateway({ configPath, logger, ports: { public: 0, admin: 0, redirect: 0 }, admin: createAdminApp, ...opts });
   const rootPem = await readFile(join(dir, 'ca', 'root.crt'), 'utf8');
   return {
     gw,

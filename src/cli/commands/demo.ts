@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateKeyPairSync } from 'node:crypto';
 import { startGateway } from '../../control/lifecycle.js';
+import { createAdminApp } from '../../admin/app.js';
 import { tuneV8ForGateway } from '../../core/v8-tuning.js';
 import { UserError } from '../errors.js';
 import { runUntilSignalled, startError } from './start.js';
@@ -102,7 +103,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   let gw;
   try {
     tuneV8ForGateway();
-    gw = await startGateway({ configPath });
+    gw = await startGateway({ configPath, admin: createAdminApp });
   } catch (err) {
     samples.forEach(stopSample);
     control.close();

@@ -4,6 +4,7 @@ import { loadConfigFile, type LoadedConfig } from '../../config/load.js';
 import { ConfigError, formatIssue } from '../../config/validate.js';
 import { isClusterWorker, resolveWorkers, runClusterPrimary, runClusterWorker } from '../../control/cluster.js';
 import { startGateway, type Gateway } from '../../control/lifecycle.js';
+import { createAdminApp } from '../../admin/app.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { UserError } from '../errors.js';
 import { tuneV8ForGateway } from '../../core/v8-tuning.js';
@@ -59,7 +60,7 @@ export async function runStart(argv: string[]): Promise<number> {
   tuneV8ForGateway();
   if (isClusterWorker()) {
     try {
-      return await runClusterWorker({ configPath, logger: createLogger() });
+      return await runClusterWorker({ configPath, logger: createLogger(), admin: createAdminApp });
     } catch (err) {
       throw startError(configPath, err);
     }
@@ -77,7 +78,7 @@ export async function runStart(argv: string[]): Promise<number> {
     // TOLLGATE_DATA_PATH=fastify routes proxied requests through a fastify catch-all instead of
     // straight from the server's request event: kept for benchmarking the two (docs/design.md).
     const dataPath = process.env.TOLLGATE_DATA_PATH === 'fastify' ? 'fastify' : 'direct';
-    gw = await startGateway({ configPath, dataPath });
+    gw = await startGateway({ configPath, dataPath, admin: createAdminApp });
   } catch (err) {
     throw startError(configPath, err);
   }

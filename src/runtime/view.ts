@@ -1,0 +1,36 @@
+/**
+ * What the admin API sees of a running gateway: a narrow view, so admin/ depends on this and not on
+ * the lifecycle (control/lifecycle.ts builds a Gateway, which is one). The composition root
+ * (cli/commands/start.ts, cli/commands/demo.ts, the cluster worker, test/support/gateway.ts) passes
+ * `createAdminApp` as a `ServeAdmin` to `startGateway`; control/ never imports admin/.
+ */
+import type { Clock } from '../core/clock.js';
+import type { GatewaySpec } from '../spec/schema.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { SnapshotHolder } from './holder.js';
+
+export interface ReloadResult {
+  readonly result: 'success' | 'failure';
+  readonly error: string | null;
+  readonly at: string;
+  readonly configHash: string;
+}
+
+export interface GatewayView {
+  readonly holder: SnapshotHolder;
+  readonly metrics: Metrics;
+  readonly tls: { certificates(): Record<string, { readonly notAfter: string } | undefined> };
+  readonly lastReload: ReloadResult | undefined;
+  readonly draining: boolean;
+  readonly spec: GatewaySpec;
+  reload(): Promise<ReloadResult>;
+}
+
+/** A listening admin API. */
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts an admin API for `view` on host:port (0 = ephemeral). */
+export type ServeAdmin = (view: GatewayView, opts: { host: string; port: number; clock: Clock }) => Promise<AdminServer>;
