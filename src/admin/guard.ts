@@ -3,7 +3,7 @@
  * and the browser's same-origin rules are its protection):
  *
  * - DNS rebinding: a page on `evil.example` whose name is re-pointed at 127.0.0.1 reaches the
- *   admin port with `Host: evil.example`. Only loopback names/addresses, the configured
+ *   admin port with `Host: evil.example`. Only IP literals, loopback names, the configured
  *   `admin.host` and `admin.allowedHosts` are answered.
  * - Cross-site request forgery: any page can make a browser send a "simple" POST (no preflight)
  *   to 127.0.0.1:9901. State-changing requests refuse a foreign `Origin`, a cross-site or
@@ -56,7 +56,9 @@ export function compileAdminHostPolicy(adminHost: string, allowedHosts: readonly
 export function isAdminHostAllowed(policy: AdminHostPolicy, host: string | undefined): boolean {
   const name = hostName(host);
   if (name === undefined) return false;
-  return isLoopback(name) || policy.names.has(name);
+  // An IP literal cannot be a rebinding: the browser sends the name it resolved, and a page served
+  // from an IP is its own origin. Accepting them keeps probes (kubelet sends the pod IP) working.
+  return isIP(name) !== 0 || isLoopback(name) || policy.names.has(name);
 }
 
 const SIMPLE_FORM_TYPES = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data'];

@@ -59,8 +59,8 @@ describe('admin API guards', () => {
     expect((await send(port, 'GET', '/status', { host: '127.0.0.1.evil.example' })).status).toBe(403);
   });
 
-  it('ok/loopback names with and without port, admin.host and allowedHosts are answered', async () => {
-    for (const host of ['127.0.0.1', `127.0.0.1:${port}`, '127.1.2.3', 'localhost', `LOCALHOST:${port}`, '[::1]', `[::1]:${port}`, 'admin.internal', `admin.internal:${port}`]) {
+  it('ok/loopback names with and without port, IP literals, admin.host and allowedHosts are answered', async () => {
+    for (const host of ['10.1.2.3:9901', '[2001:db8::1]', '127.0.0.1', `127.0.0.1:${port}`, '127.1.2.3', 'localhost', `LOCALHOST:${port}`, '[::1]', `[::1]:${port}`, 'admin.internal', `admin.internal:${port}`]) {
       const a = await send(port, 'GET', '/status', { host });
       expect(a.status, host).toBe(200);
       expect(a.body).toContain('configHash');
