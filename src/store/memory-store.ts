@@ -83,6 +83,8 @@ export class MemoryStore implements CounterStore {
   readonly #max: number;
   readonly #clock: Clock | undefined;
   readonly #onKeyRejected: ((route: string, kind: TableKind) => void) | undefined;
+  /** Walks the tables one per call, so tables nobody asks any more (a reload changed the limit) empty out. */
+  #cursor: Iterator<[string, Table]> | undefined;
 
   constructor(opts: MemoryStoreOptions = {}) {
     const max = opts.maxKeysPerLimit ?? 100_000;
@@ -106,6 +108,7 @@ export class MemoryStore implements CounterStore {
 
   takeToken(key: string, params: BucketParams, nowMs: number): BucketDecision {
     const t = this.#bucketNow(nowMs);
+    this.#sweepAnother(t, nowMs);
     const table = this.#tableOf(key, 'rate');
     const found = this.#take(table, key, t);
     const prior = found?.kind === 'bucket' ? found : undefined;
@@ -127,6 +130,7 @@ export class MemoryStore implements CounterStore {
   }
 
   countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): QuotaDecision {
+    this.#sweepAnother(this.#bucketNow(nowMs), nowMs);
     const table = this.#tableOf(key, 'quota');
     const found = this.#take(table, key, nowMs);
     // A wall clock stepped back into an earlier window keeps counting in the later one it has
@@ -164,10 +168,25 @@ export class MemoryStore implements CounterStore {
   /** Forgets everything. */
   clear(): void {
     this.#tables.clear();
+    this.#cursor = undefined;
   }
 
   async close(): Promise<void> {
     this.#tables.clear();
+  }
+
+  /** Looks at the oldest entries of the next table in turn and drops the table once empty. */
+  #sweepAnother(bucketNow: number, wallNow: number): void {
+    let next = this.#cursor?.next();
+    if (next === undefined || next.done === true) {
+      this.#cursor = this.#tables.entries();
+      next = this.#cursor.next();
+      if (next.done === true) return;
+    }
+    const [id, table] = next.value;
+    this.#sweepOldest(table, table.kind === 'rate' ? bucketNow : wallNow, SWEEP_PER_CALL);
+    // Deleting the entry the iterator stands on is safe for a Map iterator.
+    if (table.entries.size === 0) this.#tables.delete(id);
   }
 
   #bucketNow(nowMs: number): number {
@@ -188,6 +207,7 @@ export class MemoryStore implements CounterStore {
   }
 
   /** Removes `key` (to be re-inserted as the newest) and returns it unless expired. */
+  // (The table may have just been dropped as empty by #sweepAnother: #tableOf runs after it.)
   #take(table: Table, key: string, t: number): Entry | undefined {
     this.#sweepOldest(table, t, SWEEP_PER_CALL);
     const entry = table.entries.get(key);
