@@ -5,12 +5,41 @@ import type { AdminServer, GatewayView } from '../runtime/view.js';
 import { buildStatus } from './status.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { registerConfigView } from './config-view.js';
+import { compileAdminHostPolicy, crossOriginRefusal, isAdminHostAllowed } from './guard.js';
 
 export type AdminApp = AdminServer;
 
-/** Starts the admin API for `gw` on host:port (0 = ephemeral); a `ServeAdmin` (runtime/view.ts). */
-export async function createAdminApp(gw: GatewayView, opts: { host: string; port: number; clock: Clock }): Promise<AdminApp> {
+function forbidden(message: string): string {
+  return JSON.stringify({ error: { code: 'FORBIDDEN', message } });
+}
+
+/**
+ * Starts the admin API for `gw` on host:port (0 = ephemeral). Every request must name a loopback
+ * host, `host` or one of `allowedHosts` (else 403 FORBIDDEN: DNS rebinding), and a state-changing one
+ * must not come from another origin (else 403 FORBIDDEN: CSRF). See admin/guard.ts.
+ */
+export async function createAdminApp(
+  gw: GatewayView,
+  opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[] },
+): Promise<AdminApp> {
   const app = Fastify({ logger: false, return503OnClosing: false });
+  const hosts = compileAdminHostPolicy(opts.host, opts.allowedHosts);
+  app.addHook('onRequest', async (req, reply) => {
+    const h = req.headers;
+    if (!isAdminHostAllowed(hosts, h.host)) {
+      return reply.code(403).header('content-type', 'application/json').send(forbidden('Host not allowed on the admin API'));
+    }
+    const why = crossOriginRefusal(req.method, {
+      origin: h.origin,
+      'sec-fetch-site': typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined,
+      'content-type': h['content-type'],
+      host: h.host,
+    });
+    if (why !== undefined) {
+      return reply.code(403).header('content-type', 'application/json').send(forbidden(`Cross-origin request refused (${why})`));
+    }
+    return undefined;
+  });
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     if (gw.draining) return reply.code(503).send({ status: 'draining' });

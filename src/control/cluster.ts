@@ -27,6 +27,7 @@ import { parseDuration } from '../core/duration.js';
 import { ensureCaAuthority } from '../ca/authority.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import { createClusterWorkerStore, serveClusterStore } from '../store/cluster-store.js';
+import { MemoryStore } from '../store/memory-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway, type Gateway, type ReloadResult } from './lifecycle.js';
 import type { ServeAdmin } from '../runtime/view.js';
@@ -84,7 +85,10 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   const { spec, workers, logger } = opts;
   const clock = opts.clock ?? systemClock;
   await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, clock);
-  const storeServer = serveClusterStore();
+  // The same bounded per-limit tables as one process; buckets on the primary's monotonic clock.
+  const storeServer = serveClusterStore({
+    store: new MemoryStore({ maxKeysPerLimit: spec.store.memory.maxKeysPerLimit, clock }),
+  });
   const slots = new Map<number, Slot>();
   const restarts: number[] = [];
   let stopping = false;

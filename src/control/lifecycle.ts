@@ -270,7 +270,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.admin !== undefined && (cluster === undefined || cluster.admin)) {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
-    adminRef.app = await opts.admin(served, { host: spec.admin.host, port: opts.ports?.admin ?? spec.admin.port, clock });
+    adminRef.app = await opts.admin(served, {
+      host: spec.admin.host,
+      port: opts.ports?.admin ?? spec.admin.port,
+      clock,
+      allowedHosts: spec.admin.allowedHosts,
+    });
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });

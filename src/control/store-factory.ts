@@ -55,14 +55,29 @@ export interface StoreFactoryDeps {
 /** memory → this process (or the cluster primary's); redis → shared, falling back per `onStoreFailure`. */
 export async function createStoreFor(spec: StoreSpec, deps: StoreFactoryDeps): Promise<ManagedStore> {
   if (spec.type === 'memory' && deps.cluster === undefined) {
-    const store = createMemoryStore();
-    return { store, ready: () => Promise.resolve(), close: () => store.close() };
+    const store = createMemoryStore({
+      maxKeysPerLimit: spec.memory.maxKeysPerLimit,
+      clock: deps.clock,
+      onKeyRejected: (route, kind) => deps.metrics.limitKeysRejected.labels(route, kind).inc(),
+    });
+    const stopGauge = deps.metrics.onScrapeLimitKeys(() => {
+      deps.metrics.limitKeys.reset();
+      for (const u of store.usage()) deps.metrics.limitKeys.labels(u.route, u.kind).set(u.keys);
+    });
+    return {
+      store,
+      ready: () => Promise.resolve(),
+      close: () => {
+        stopGauge();
+        return store.close();
+      },
+    };
   }
   let label: 'redis' | 'cluster';
   let shared: SharedCounterStore;
   if (spec.type === 'memory' && deps.cluster !== undefined) {
     label = 'cluster';
-    shared = clusterAsShared(deps.cluster);
+    shared = clusterAsShared(deps.cluster, deps.metrics);
   } else {
     label = 'redis';
     shared = createRedisStore({
@@ -100,12 +115,17 @@ export async function createStoreFor(spec: StoreSpec, deps: StoreFactoryDeps): P
  * The primary's store as a SharedCounterStore: its heartbeat is a decision on a private key
  * (the cheapest proof the primary answers), and the replica count is the number of workers.
  */
-function clusterAsShared(link: ClusterStoreLink): SharedCounterStore {
+function clusterAsShared(link: ClusterStoreLink, metrics: Metrics): SharedCounterStore {
   const inner = link.create();
   const probe: BucketParams = { capacity: 1, refillPerMs: 1 };
+  // The primary's tables refuse; the worker that asked counts it, so the metric reaches /metrics.
+  const counted = <D extends { tableFull?: true }>(key: string, kind: 'rate' | 'quota', d: D): D => {
+    if (d.tableFull === true) metrics.limitKeysRejected.labels(key.slice(0, Math.max(0, key.indexOf(':'))) || '-', kind).inc();
+    return d;
+  };
   return {
-    takeToken: (key, params, nowMs) => inner.takeToken(key, params, nowMs),
-    countQuota: (key, limit, window, nowMs) => inner.countQuota(key, limit, window, nowMs),
+    takeToken: async (key, params, nowMs) => counted(key, 'rate', await inner.takeToken(key, params, nowMs)),
+    countQuota: async (key, limit, window, nowMs) => counted(key, 'quota', await inner.countQuota(key, limit, window, nowMs)),
     heartbeat: async (id, _ttlMs, nowMs) => {
       await inner.takeToken(`\0heartbeat:${id}`, probe, nowMs);
       return link.workers;

@@ -65,13 +65,13 @@ describe('compileJwtAuth', () => {
   }
 
   it('ok/jwksFile: claims of a valid token', async () => {
-    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s' }, dir, clock);
+    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s', requireExp: true }, dir, clock);
     const claims = await auth.verify(`Bearer ${await token()}`);
     expect(claims).toMatchObject({ sub: 'user-1', scope: 'read', iss: ISS });
   });
 
   it('error/missing header, wrong scheme, wrong issuer or audience, garbage: 401', async () => {
-    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s' }, dir, clock);
+    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s', requireExp: true }, dir, clock);
     expect(await code(auth.verify(undefined))).toBe('UNAUTHENTICATED');
     expect(await code(auth.verify(`Basic ${await token()}`))).toBe('UNAUTHENTICATED');
     expect(await code(auth.verify(`Bearer ${await token({ iss: 'https://evil' })}`))).toBe('UNAUTHENTICATED');
@@ -80,7 +80,7 @@ describe('compileJwtAuth', () => {
   });
 
   it('ok/expiry honours clockTolerance; error/beyond it', async () => {
-    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s' }, dir, clock);
+    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s', requireExp: true }, dir, clock);
     const t = await token({ expIn: 60 });
     clock.advance(80_000);
     await expect(auth.verify(`Bearer ${t}`)).resolves.toMatchObject({ sub: 'user-1' });
@@ -88,8 +88,17 @@ describe('compileJwtAuth', () => {
     expect(await code(auth.verify(`Bearer ${t}`))).toBe('UNAUTHENTICATED');
   });
 
+  it('error/a token without exp: 401 by default; ok/accepted with requireExp: false', async () => {
+    const now = Math.floor(clock.now() / 1000);
+    const noExp = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setIssuedAt(now).sign(key);
+    const strict = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s', requireExp: true }, dir, clock);
+    expect(await code(strict.verify(`Bearer ${noExp}`))).toBe('UNAUTHENTICATED');
+    const lax = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '30s', requireExp: false }, dir, clock);
+    await expect(lax.verify(`Bearer ${noExp}`)).resolves.toMatchObject({ iss: ISS });
+  });
+
   it('error/an HMAC token signed with the public JWK as secret is refused', async () => {
-    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '0s' }, dir, clock);
+    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'jwks.json', clockTolerance: '0s', requireExp: true }, dir, clock);
     const now = Math.floor(clock.now() / 1000);
     const hs = await new SignJWT({})
       .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
@@ -101,13 +110,13 @@ describe('compileJwtAuth', () => {
   });
 
   it('ok/jwksUrl is fetched once and cached', async () => {
-    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksUrl, clockTolerance: '30s' }, dir, clock);
+    const auth = compileJwtAuth({ issuer: ISS, audience: AUD, jwksUrl, clockTolerance: '30s', requireExp: true }, dir, clock);
     fetches = 0;
     for (let i = 0; i < 3; i++) await auth.verify(`Bearer ${await token()}`);
     expect(fetches).toBe(1);
   });
 
   it('error/missing jwksFile fails at compile time', () => {
-    expect(() => compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'nope.json', clockTolerance: '0s' }, dir, clock)).toThrow(/JWKS/);
+    expect(() => compileJwtAuth({ issuer: ISS, audience: AUD, jwksFile: 'nope.json', clockTolerance: '0s', requireExp: true }, dir, clock)).toThrow(/JWKS/);
   });
 });

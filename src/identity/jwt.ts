@@ -104,6 +104,8 @@ export function compileJwtAuth(spec: JwtAuthSpec, baseDir: string, clock: Clock 
     issuer: spec.issuer,
     audience: spec.audience,
     clockToleranceSec: (parseDuration(spec.clockTolerance) ?? 0) / 1000,
+    // jose checks `exp` only when present; required, a token without it is refused (401).
+    requiredClaims: spec.requireExp === false ? undefined : ['exp'],
     clock,
   };
   return Object.freeze({

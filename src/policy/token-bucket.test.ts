@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketParams, msUntilFull, takeToken, type BucketState } from './token-bucket.js';
+import { BACKWARD_STEP_MS, bucketParams, msUntilFull, takeToken, type BucketState } from './token-bucket.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -60,13 +60,22 @@ describe('takeToken', () => {
     expect(r2.map((x) => x.allowed)).toEqual([true, false, false, false, true]);
   });
 
-  it('ok/clock going backwards mints nothing', () => {
+  it('ok/clock going backwards by up to BACKWARD_STEP_MS mints nothing', () => {
     const p = bucketParams(10, 1000, 2);
-    const r = run(p, [T0, T0, T0 - 5000, T0 - 1000, T0]);
+    const r = run(p, [T0, T0, T0 - BACKWARD_STEP_MS, T0 - 500, T0]);
     expect(r.map((x) => x.allowed)).toEqual([true, true, false, false, false]);
     expect(r[4]?.state).toEqual({ tokens: 0, updatedMs: T0 });
     // Only time after the latest seen instant refills.
     expect(takeToken(r[4]?.state, T0 + 100, p).allowed).toBe(true);
+  });
+
+  it('ok/a backward step beyond BACKWARD_STEP_MS rebases: refill resumes from the new time, never negative', () => {
+    const p = bucketParams(1, 1000, 2);
+    const back = T0 - 3_600_000;
+    const r = run(p, [T0, T0, back, back + 999, back + 1000]);
+    expect(r.map((x) => x.allowed)).toEqual([true, true, false, false, true]);
+    expect(r[2]?.state).toEqual({ tokens: 0, updatedMs: back });
+    expect(r.every((x) => x.state.tokens >= 0)).toBe(true);
   });
 
   it('ok/long idle caps at capacity', () => {

@@ -33,6 +33,12 @@ export interface TakeResult {
 const TOKEN_EPSILON = 1e-9;
 
 /**
+ * A bucket updated more than this far in the future of `nowMs` is rebased to `nowMs` (a backward
+ * clock step). Stores on the monotonic clock never see one; the Redis script does the same.
+ */
+export const BACKWARD_STEP_MS = 1000;
+
+/**
  * Builds bucket parameters from a limit: `rate` tokens per `perMs`, capacity `burst ?? rate`.
  * The capacity is at least one token, otherwise a limit like `rate: 0.5, per: 1s` could never
  * admit a request (it means one request every two seconds).
@@ -63,6 +69,11 @@ export function takeToken(
     updatedMs = state.updatedMs;
     if (nowMs > updatedMs) {
       tokens = Math.min(capacity, tokens + (nowMs - updatedMs) * refillPerMs);
+      updatedMs = nowMs;
+    } else if (updatedMs - nowMs > BACKWARD_STEP_MS) {
+      // The clock went back (a wall-clock step on a shared store): refill from now on rather than
+      // stall until the clock catches up. Never a negative refill. Small differences (replica skew)
+      // are left alone: rebasing on them would hand out the skew as extra tokens on every switch.
       updatedMs = nowMs;
     }
   }

@@ -33,4 +33,4 @@ export interface AdminServer {
 }
 
 /** Starts an admin API for `view` on host:port (0 = ephemeral). */
-export type ServeAdmin = (view: GatewayView, opts: { host: string; port: number; clock: Clock }) => Promise<AdminServer>;
+export type ServeAdmin = (view: GatewayView, opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[] }) => Promise<AdminServer>;

@@ -82,6 +82,8 @@ export const CaSpec = z.strictObject({
 export const AdminSpec = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: port.default(9901),
+  /** Host names (without port) the admin API answers besides loopback and `host`: DNS-rebinding guard. */
+  allowedHosts: z.array(z.string().min(1)).default([]),
 });
 
 export const StoreSpec = z.strictObject({
@@ -94,6 +96,13 @@ export const StoreSpec = z.strictObject({
     })
     .prefault({}),
   onStoreFailure: z.enum(['local', 'deny']).default('local'),
+  /** The memory store (and the cluster primary's): one bounded table of keys per route limit. */
+  memory: z
+    .strictObject({
+      /** Most live keys per limit (per route, rate and quota apart); a full table refuses new keys. */
+      maxKeysPerLimit: z.number().int().min(1).default(100_000),
+    })
+    .prefault({}),
 });
 
 export const LimitsSpec = z.strictObject({
@@ -190,6 +199,8 @@ export const JwtAuthSpec = z
     jwksUrl: z.string().url().optional(),
     jwksFile: z.string().optional(),
     clockTolerance: duration.default('30s'),
+    /** Refuse tokens without `exp` (401): a token that never expires is a credential forever. */
+    requireExp: z.boolean().default(true),
   })
   .refine((j) => (j.jwksUrl === undefined) !== (j.jwksFile === undefined), {
     error: 'set exactly one of jwksUrl, jwksFile',

@@ -11,6 +11,7 @@ import type { BucketParams } from '../policy/token-bucket.js';
 import type { QuotaWindow } from '../policy/quota-window.js';
 import { StoreUnavailableError, type BucketDecision, type CounterStore, type QuotaDecision } from './counter-store.js';
 import { MemoryStore } from './memory-store.js';
+import { systemClock } from '../core/clock.js';
 
 const REQUEST = 'tollgate:store:req';
 const REPLY = 'tollgate:store:res';
@@ -48,7 +49,8 @@ export interface ClusterLike {
  * (`cluster.on('message')`). Other messages are left alone.
  */
 export function serveClusterStore(opts: { store?: MemoryStore; cluster?: ClusterLike } = {}): ClusterStoreServer {
-  const store = opts.store ?? new MemoryStore();
+  // Bounded per limit like the one-process store (memory-store.ts); buckets on the primary's clock.
+  const store = opts.store ?? new MemoryStore({ clock: systemClock });
   const source: ClusterLike = opts.cluster ?? cluster;
   const onMessage = (worker: Worker, msg: unknown): void => {
     if (!isRequest(msg)) return;

@@ -22,6 +22,18 @@ export function runCounterStoreCases(newStore: () => CounterStore | Promise<Coun
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
 
+  it('ok/a backward clock step of an hour: the bucket refills from the new time, never stalls or goes negative', async () => {
+    const { store, key } = await fresh();
+    const params = bucketParams(1, 1000, 2); // 2 tokens, one a second
+    expect((await store.takeToken(key, params, T0)).allowed).toBe(true);
+    expect((await store.takeToken(key, params, T0)).allowed).toBe(true);
+    expect((await store.takeToken(key, params, T0)).allowed).toBe(false);
+    const back = T0 - 3_600_000;
+    expect(await store.takeToken(key, params, back)).toMatchObject({ allowed: false, remaining: 0 });
+    expect((await store.takeToken(key, params, back + 1000)).allowed).toBe(true);
+    expect((await store.takeToken(key, params, back + 1000)).allowed).toBe(false);
+  });
+
   it('ok/burst then refused, with the wait until the next token', async () => {
     const { store, key } = await fresh();
     const params = bucketParams(10, 1000, 3); // 3 tokens, one per 100 ms

@@ -16,6 +16,8 @@ export interface BucketDecision {
   remaining: number;
   /** Milliseconds until one more token; 0 when one is available. */
   retryAfterMs: number;
+  /** Set when refused because the limit's key table is full (a new key; memory store only). */
+  tableFull?: true;
 }
 
 /** The answer of a quota counter. */
@@ -25,9 +27,15 @@ export interface QuotaDecision {
   remaining: number;
   /** Milliseconds until the window ends. */
   resetMs: number;
+  /** Set when refused because the limit's key table is full (a new key; memory store only). */
+  tableFull?: true;
 }
 
-/** A place to count. Keys are opaque; callers keep bucket and quota keys apart. */
+/**
+ * A place to count. Keys are `<route>:<r|q>:<hash>:<client key>` (policy/rate-limit.ts): the
+ * memory store bounds each `<route>:<r|q>:<hash>:` limit in its own table; other stores treat
+ * keys as opaque. Callers keep bucket and quota keys apart.
+ */
 export interface CounterStore {
   /** Refills the bucket at `key` up to `nowMs` and takes one token when there is one. */
   takeToken(key: string, params: BucketParams, nowMs: number): BucketDecision | Promise<BucketDecision>;

@@ -86,7 +86,7 @@ export class FailoverStore implements CounterStore {
     this.#intervalMs = opts.heartbeatIntervalMs ?? 1000;
     this.#ttlMs = opts.heartbeatTtlMs ?? this.#intervalMs * 3;
     this.#onStateChange = opts.onStateChange;
-    this.#local = new MemoryStore({ maxKeys: opts.maxLocalKeys ?? 100_000 });
+    this.#local = new MemoryStore({ maxKeysPerLimit: opts.maxLocalKeys ?? 100_000, clock: opts.clock });
     // The periodic beat starts after the first one, so it cannot race the initial connect.
     const connecting = this.#shared.ready?.(opts.connectTimeoutMs ?? 2000).catch(() => undefined);
     this.#firstBeat = Promise.resolve(connecting)

@@ -1,13 +1,22 @@
 /**
- * The in-process counter store: one Map, bounded in memory.
+ * The in-process counter store: one bounded table of keys per limit.
  *
- * - Idle keys expire: a bucket untouched until it would be full again equals no entry, and a
- *   quota counter of a past window equals none, so both are dropped.
- * - Hard cap: at `maxKeys` entries the least recently used one is evicted (Map order is
- *   insertion order; every touch re-inserts). An evicted bucket comes back full: that is
- *   the price of the bound, paid by the quietest client.
- * Expiry is lazy and O(1) per call (a look at the few oldest entries); no timers.
+ * - A limit is a key prefix `<route>:<r|q>:<hash>:` (policy/rate-limit.ts builds them; route
+ *   names cannot hold ':'). Each limit gets its own table of at most `maxKeysPerLimit` keys, so
+ *   a client that chooses its keys (`by: header:X`, IPv6 sources) fills only the table of the
+ *   limit it floods, and never pushes out another route's or kind's entries. Keys without such a
+ *   prefix share one table per kind.
+ * - Nothing live is ever evicted. Only provably dead entries are reclaimed: a bucket that has
+ *   refilled to full (equivalent to no entry) and a quota counter whose calendar window ended.
+ * - A full table refuses NEW keys: the decision is `allowed: false` with `tableFull: true`
+ *   (the gateway answers 429 of the limit's kind); keys already held keep counting exactly.
+ * - Buckets run on the monotonic clock (`clock.monotonic()`) when a clock is given, so a
+ *   backward wall-clock step cannot stall refills; quota windows are UTC calendar windows on
+ *   the wall time the caller passes (`nowMs`).
+ * Expiry is lazy (a look at the oldest few entries per call, and at most one full sweep of a full
+ * table per second); no timers.
  */
+import type { Clock } from '../core/clock.js';
 import { msUntilFull, takeToken, type BucketParams } from '../policy/token-bucket.js';
 import type { QuotaWindow } from '../policy/quota-window.js';
 import type { BucketDecision, CounterStore, QuotaDecision } from './counter-store.js';
@@ -16,6 +25,7 @@ interface BucketEntry {
   readonly kind: 'bucket';
   tokens: number;
   updatedMs: number;
+  /** On the bucket clock (monotonic when a clock is given). */
   expiresMs: number;
 }
 
@@ -23,111 +33,215 @@ interface QuotaEntry {
   readonly kind: 'quota';
   count: number;
   startMs: number;
+  /** Wall time: the end of the calendar window. */
   expiresMs: number;
 }
 
 type Entry = BucketEntry | QuotaEntry;
 
+/** Which kind of limit a table holds: the `kind` label of the key metrics. */
+export type TableKind = 'rate' | 'quota';
+
+interface Table {
+  readonly route: string;
+  readonly kind: TableKind;
+  readonly entries: Map<string, Entry>;
+  /** Bucket-clock time of the last O(n) sweep (full tables only). */
+  lastFullSweepMs: number;
+}
+
+/** Keys held by one limit's table (for the `tollgate_limit_keys` gauge). */
+export interface TableUsage {
+  readonly route: string;
+  readonly kind: TableKind;
+  readonly keys: number;
+}
+
 /** Options of `createMemoryStore`. */
 export interface MemoryStoreOptions {
-  /** Most entries kept at once (buckets and quota counters together). Default 100,000. */
-  maxKeys?: number;
+  /** Most keys per limit table (per route and kind). Default 100,000. */
+  maxKeysPerLimit?: number;
+  /** Buckets refill on `clock.monotonic()`; without a clock, on the `nowMs` passed in. */
+  clock?: Clock;
+  /** Called when a full table refuses a new key. */
+  onKeyRejected?: (route: string, kind: TableKind) => void;
 }
 
 /** How many of the oldest entries each call inspects for expiry. */
 const SWEEP_PER_CALL = 2;
+/** How many more a full table inspects before refusing. */
+const SWEEP_WHEN_FULL = 16;
+/** At most one O(n) sweep of a full table per this many ms. */
+const FULL_SWEEP_INTERVAL_MS = 1000;
 
-/** A synchronous, bounded CounterStore for one process. */
+const LIMIT_PREFIX = /^([A-Za-z0-9_.-]+):([rq]):[0-9a-f]+:/;
+const OTHER_ROUTE = '-';
+
+/** A synchronous CounterStore for one process, bounded per limit. */
 export class MemoryStore implements CounterStore {
-  readonly #entries = new Map<string, Entry>();
-  readonly #maxKeys: number;
+  readonly #tables = new Map<string, Table>();
+  readonly #max: number;
+  readonly #clock: Clock | undefined;
+  readonly #onKeyRejected: ((route: string, kind: TableKind) => void) | undefined;
+  /** Walks the tables one per call, so tables nobody asks any more (a reload changed the limit) empty out. */
+  #cursor: Iterator<[string, Table]> | undefined;
 
   constructor(opts: MemoryStoreOptions = {}) {
-    const maxKeys = opts.maxKeys ?? 100_000;
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError('maxKeys must be a positive integer');
-    this.#maxKeys = maxKeys;
+    const max = opts.maxKeysPerLimit ?? 100_000;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError('maxKeysPerLimit must be a positive integer');
+    this.#max = max;
+    this.#clock = opts.clock;
+    this.#onKeyRejected = opts.onKeyRejected;
   }
 
-  /** Entries held now (for tests and metrics). */
+  /** Entries held now, over all tables (for tests). */
   get size(): number {
-    return this.#entries.size;
+    let n = 0;
+    for (const t of this.#tables.values()) n += t.entries.size;
+    return n;
+  }
+
+  /** Keys held per limit table. */
+  usage(): TableUsage[] {
+    return [...this.#tables.values()].map((t) => ({ route: t.route, kind: t.kind, keys: t.entries.size }));
   }
 
   takeToken(key: string, params: BucketParams, nowMs: number): BucketDecision {
-    const found = this.#take(key, nowMs);
+    const t = this.#bucketNow(nowMs);
+    this.#sweepAnother(t, nowMs);
+    const table = this.#tableOf(key, 'rate');
+    const found = this.#take(table, key, t);
     const prior = found?.kind === 'bucket' ? found : undefined;
-    const r = takeToken(prior, nowMs, params);
+    if (prior === undefined && !this.#roomFor(table, t)) {
+      // A full bucket cost nothing to hold; a refused key waits for the first bucket to refill.
+      return { allowed: false, remaining: 0, retryAfterMs: 1000, tableFull: true };
+    }
+    const r = takeToken(prior, t, params);
     const expiresMs = r.state.updatedMs + msUntilFull(r.state.tokens, params);
     if (prior !== undefined) {
       prior.tokens = r.state.tokens;
       prior.updatedMs = r.state.updatedMs;
       prior.expiresMs = expiresMs;
-      this.#entries.set(key, prior);
+      table.entries.set(key, prior);
     } else {
-      this.#put(key, { kind: 'bucket', tokens: r.state.tokens, updatedMs: r.state.updatedMs, expiresMs });
+      table.entries.set(key, { kind: 'bucket', tokens: r.state.tokens, updatedMs: r.state.updatedMs, expiresMs });
     }
     return { allowed: r.allowed, remaining: r.remaining, retryAfterMs: r.retryAfterMs };
   }
 
   countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): QuotaDecision {
-    const found = this.#take(key, nowMs);
-    let entry = found?.kind === 'quota' && found.startMs === window.startMs ? found : undefined;
+    this.#sweepAnother(this.#bucketNow(nowMs), nowMs);
+    const table = this.#tableOf(key, 'quota');
+    const found = this.#take(table, key, nowMs);
+    // A wall clock stepped back into an earlier window keeps counting in the later one it has
+    // (never a fresh counter: that would hand out a second quota).
+    let entry = found?.kind === 'quota' && found.startMs >= window.startMs ? found : undefined;
     if (entry === undefined) {
+      if (!this.#roomFor(table, nowMs)) {
+        return { allowed: false, remaining: 0, resetMs: Math.max(0, window.endMs - nowMs), tableFull: true };
+      }
       entry = { kind: 'quota', count: 0, startMs: window.startMs, expiresMs: window.endMs };
-      this.#put(key, entry);
-    } else {
-      this.#entries.set(key, entry);
     }
+    table.entries.set(key, entry);
     // Capped so a flood past the limit cannot grow the number without bound.
     if (entry.count <= limit) entry.count += 1;
     return {
       allowed: entry.count <= limit,
       remaining: Math.max(0, limit - entry.count),
-      resetMs: Math.max(0, window.endMs - nowMs),
+      resetMs: Math.max(0, entry.expiresMs - nowMs),
     };
   }
 
-  /** Drops every expired entry now: O(n), for an occasional timer or a test. */
+  /**
+   * Drops every dead entry now: O(n), for an occasional timer or a test. `nowMs` is wall time
+   * (quota tables); buckets use the monotonic clock when the store has one, else `nowMs`.
+   */
   sweep(nowMs: number): void {
-    for (const [key, entry] of this.#entries) if (nowMs >= entry.expiresMs) this.#entries.delete(key);
+    const bucketNow = this.#bucketNow(nowMs);
+    for (const [id, table] of this.#tables) {
+      const t = table.kind === 'rate' ? bucketNow : nowMs;
+      for (const [key, entry] of table.entries) if (t >= entry.expiresMs) table.entries.delete(key);
+      if (table.entries.size === 0) this.#tables.delete(id);
+    }
   }
 
   /** Forgets everything. */
   clear(): void {
-    this.#entries.clear();
+    this.#tables.clear();
+    this.#cursor = undefined;
   }
 
   async close(): Promise<void> {
-    this.#entries.clear();
+    this.#tables.clear();
+  }
+
+  /** Looks at the oldest entries of the next table in turn and drops the table once empty. */
+  #sweepAnother(bucketNow: number, wallNow: number): void {
+    let next = this.#cursor?.next();
+    if (next === undefined || next.done === true) {
+      this.#cursor = this.#tables.entries();
+      next = this.#cursor.next();
+      if (next.done === true) return;
+    }
+    const [id, table] = next.value;
+    this.#sweepOldest(table, table.kind === 'rate' ? bucketNow : wallNow, SWEEP_PER_CALL);
+    // Deleting the entry the iterator stands on is safe for a Map iterator.
+    if (table.entries.size === 0) this.#tables.delete(id);
+  }
+
+  #bucketNow(nowMs: number): number {
+    return this.#clock === undefined ? nowMs : this.#clock.monotonic();
+  }
+
+  #tableOf(key: string, opKind: TableKind): Table {
+    const m = LIMIT_PREFIX.exec(key);
+    const id = m === null ? `\0${opKind}` : (m[0] as string);
+    let table = this.#tables.get(id);
+    if (table === undefined) {
+      const route = m === null ? OTHER_ROUTE : (m[1] as string);
+      const kind: TableKind = m === null ? opKind : m[2] === 'r' ? 'rate' : 'quota';
+      table = { route, kind, entries: new Map(), lastFullSweepMs: Number.NEGATIVE_INFINITY };
+      this.#tables.set(id, table);
+    }
+    return table;
   }
 
   /** Removes `key` (to be re-inserted as the newest) and returns it unless expired. */
-  #take(key: string, nowMs: number): Entry | undefined {
-    this.#sweepOldest(nowMs);
-    const entry = this.#entries.get(key);
+  // (The table may have just been dropped as empty by #sweepAnother: #tableOf runs after it.)
+  #take(table: Table, key: string, t: number): Entry | undefined {
+    this.#sweepOldest(table, t, SWEEP_PER_CALL);
+    const entry = table.entries.get(key);
     if (entry === undefined) return undefined;
-    this.#entries.delete(key);
-    return nowMs >= entry.expiresMs ? undefined : entry;
+    table.entries.delete(key);
+    return t >= entry.expiresMs ? undefined : entry;
   }
 
-  #put(key: string, entry: Entry): void {
-    if (this.#entries.size >= this.#maxKeys) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
+  /** True when `table` can take one more key, after reclaiming what is provably dead. */
+  #roomFor(table: Table, t: number): boolean {
+    if (table.entries.size < this.#max) return true;
+    this.#sweepOldest(table, t, SWEEP_WHEN_FULL);
+    if (table.entries.size < this.#max) return true;
+    // Touch order is not expiry order (buckets of different fill); look at all, but rarely, so a
+    // flood against a full table costs O(1) per request.
+    if (t - table.lastFullSweepMs >= FULL_SWEEP_INTERVAL_MS || t < table.lastFullSweepMs) {
+      table.lastFullSweepMs = t;
+      for (const [key, entry] of table.entries) if (t >= entry.expiresMs) table.entries.delete(key);
+      if (table.entries.size < this.#max) return true;
     }
-    this.#entries.set(key, entry);
+    this.#onKeyRejected?.(table.route, table.kind);
+    return false;
   }
 
-  #sweepOldest(nowMs: number): void {
-    for (let i = 0; i < SWEEP_PER_CALL; i++) {
-      const first = this.#entries.entries().next();
-      if (first.done === true || nowMs < first.value[1].expiresMs) return;
-      this.#entries.delete(first.value[0]);
+  #sweepOldest(table: Table, t: number, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const first = table.entries.entries().next();
+      if (first.done === true || t < first.value[1].expiresMs) return;
+      table.entries.delete(first.value[0]);
     }
   }
 }
 
-/** Creates a memory store with at most `maxKeys` entries. */
+/** Creates a memory store with at most `maxKeysPerLimit` keys per limit table. */
 export function createMemoryStore(opts: MemoryStoreOptions = {}): MemoryStore {
   return new MemoryStore(opts);
 }

@@ -8,6 +8,10 @@
  *   slightly different clocks can never reset each other's count. The expiry is relative
  *   (PEXPIRE window end − caller's now + slack) rather than PEXPIREAT: an absolute time would
  *   be read on Redis's clock, and a Redis clock ahead of ours would delete a live counter.
+ * - Time is the callers' wall clock (replicas must agree on one time line; a monotonic clock is
+ *   per process). A backward step of more than BACKWARD_STEP_MS rebases the bucket to the new
+ *   now (refill resumes at once, never negative); smaller differences, as between replicas, stall
+ *   refill for at most that long.
  * - Failing fast is the point: a bounded command timeout, no offline queue, no replay of
  *   unanswered commands after a reconnect (a token must not be taken twice), reconnect with
  *   capped exponential backoff. Every ioredis error becomes a StoreUnavailableError here and
@@ -17,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { parseDuration } from '../core/duration.js';
 import type { StoreSpec } from '../spec/schema.js';
-import type { BucketParams } from '../policy/token-bucket.js';
+import { BACKWARD_STEP_MS, type BucketParams } from '../policy/token-bucket.js';
 import type { QuotaWindow } from '../policy/quota-window.js';
 import { StoreUnavailableError, type BucketDecision, type CounterStore, type QuotaDecision } from './counter-store.js';
 
@@ -35,6 +39,8 @@ if s[1] and s[2] then
   updated = tonumber(s[2])
   if now > updated then
     tokens = math.min(capacity, tokens + (now - updated) * refill)
+    updated = now
+  elseif updated - now > ${BACKWARD_STEP_MS} then
     updated = now
   end
 else

@@ -29,6 +29,12 @@ export interface Metrics {
   readonly overloaded: Gauge;
   /** Requests or connections cut by a body bound (`kind`: body_timeout | unread_body). */
   readonly bodyCuts: Counter<'kind'>;
+  /** New limit keys refused because the limit's memory-store table is full. */
+  readonly limitKeysRejected: Counter<'route' | 'kind'>;
+  /** Keys held per limit table of the memory store, refreshed at scrape time. */
+  readonly limitKeys: Gauge<'route' | 'kind'>;
+  /** Runs `refresh` before every scrape of limitKeys; returns a remover. */
+  onScrapeLimitKeys(refresh: () => void): () => void;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
   /** Per-attempt fast path: a cached child for (upstream, target, outcome). */
@@ -48,6 +54,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
   );
   const upstreamRequests = new FastCounter('tollgate_upstream_requests_total', 'Attempts sent to upstream targets, by outcome.', ['upstream', 'target', 'outcome'], registry);
   const healthRefreshers = new Set<() => void>();
+  const keyRefreshers = new Set<() => void>();
   return {
     registry,
     requests,
@@ -85,6 +92,20 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers: [registry],
     }),
+    limitKeysRejected: new Counter({ name: 'tollgate_limit_keys_rejected_total', help: 'New rate-limit or quota keys refused because the limit\'s key table is full.', labelNames: ['route', 'kind'] as const, registers: [registry] }),
+    limitKeys: new Gauge({
+      name: 'tollgate_limit_keys',
+      help: 'Keys held per limit table of the memory store.',
+      labelNames: ['route', 'kind'] as const,
+      registers: [registry],
+      collect() {
+        for (const refresh of keyRefreshers) refresh();
+      },
+    }),
+    onScrapeLimitKeys(refresh: () => void): () => void {
+      keyRefreshers.add(refresh);
+      return () => keyRefreshers.delete(refresh);
+    },
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
     connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap.', labelNames: ['reason'] as const, registers: [registry] }),
     overloadShed: new Counter({ name: 'tollgate_overload_shed_total', help: 'Connections and requests shed by the overload manager.', labelNames: ['kind'] as const, registers: [registry] }),

@@ -107,6 +107,7 @@ describe('route auth.jwt', () => {
   const bad: [string, (route: 'file' | 'url') => Promise<string | undefined>][] = [
     ['missing', async () => undefined],
     ['expired beyond the 30 s tolerance', async (r) => token(r === 'file' ? fileKey : urlKey, `${r}-1`, { exp: Math.floor(Date.now() / 1000) - 120 })],
+    ['without exp (never expires)', async (r) => token(r === 'file' ? fileKey : urlKey, `${r}-1`, { exp: undefined })],
     ['not yet valid', async (r) => token(r === 'file' ? fileKey : urlKey, `${r}-1`, { nbf: Math.floor(Date.now() / 1000) + 600 })],
     ['wrong issuer', async (r) => token(r === 'file' ? fileKey : urlKey, `${r}-1`, { iss: 'https://evil.test' })],
     ['wrong audience', async (r) => token(r === 'file' ? fileKey : urlKey, `${r}-1`, { aud: 'someone-else' })],
