@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate, sanNamesOf } from '../ca/x509.js';
 import type { Authority } from '../ca/authority.js';
-import { systemClock } from '../core/clock.js';
+import { ManualClock, systemClock } from '../core/clock.js';
+import { ManualScheduler } from '../core/scheduler.js';
 import { openssl, tempDir } from '../../test/ca/support.js';
 import { createCertRotation, ensureCa } from './cert-rotation.js';
 import type { ServingCredentials } from './cert-rotation.js';
@@ -53,25 +54,33 @@ describe('cert rotation', () => {
     }
   });
 
-  it('ok/renews at 2/3 of the lifetime with a new key; close() stops it', async () => {
+  it('ok/renews at 2/3 of the lifetime with a new key, on the injected scheduler; close() stops it', async () => {
     const rotated: ServingCredentials[] = [];
-    const started = Date.now();
+    const clock = new ManualClock(systemClock.now());
+    const scheduler = new ManualScheduler(clock);
+    const ttlMs = 3_600_000;
     const rotation = await createCertRotation({
       authority: ca,
       serverNames: ['localhost'],
       trustDomain: 'tollgate.local',
-      ttlMs: 600,
-      clock: systemClock,
+      ttlMs,
+      clock,
+      scheduler,
       onRotate: (c) => rotated.push(c),
     });
     const first = rotation.current();
-    await waitFor(() => rotated.length >= 1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
-    rotation.close();
-    const count = rotated.length;
+    expect(scheduler.pending).toBe(1);
+    scheduler.advance((ttlMs * 2) / 3 - 1_000);
+    expect(rotated).toHaveLength(0);
+    scheduler.advance(1_000);
+    await waitFor(() => rotated.length === 1);
     expect(rotation.current().keyPem).not.toBe(first.keyPem);
-    expect(rotation.current().certPem).toBe(rotated[count - 1]!.certPem);
-    await new Promise((r) => setTimeout(r, 600));
-    expect(rotated.length).toBe(count);
+    expect(rotation.current().certPem).toBe(rotated[0]!.certPem);
+    // The next renewal is planned 2/3 of a lifetime after this one.
+    expect(scheduler.pending).toBe(1);
+    rotation.close();
+    expect(scheduler.pending).toBe(0);
+    scheduler.advance(ttlMs * 10);
+    expect(rotated).toHaveLength(1);
   });
 });

@@ -4,7 +4,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import * as x509 from '@peculiar/x509';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../core/clock.js';
+import { ManualClock, systemClock } from '../core/clock.js';
+import { ManualScheduler } from '../core/scheduler.js';
 import { seededRandom } from '../core/random.js';
 import { HealthCheckSpec } from '../spec/schema.js';
 import { newTargetState, type TargetState } from '../upstream/target-state.js';
@@ -51,27 +52,49 @@ function scriptedProbe(): { probe: Probe; answer: Map<TargetState, boolean>; cal
   return { probe, answer, calls };
 }
 
-describe('health checker (scripted probe)', () => {
+/** Time and timers that move only when the test says: each `step` is 25 ms, one probe per target at a 20 ms interval. */
+function manualTime(): { clock: ManualClock; scheduler: ManualScheduler; step: (n?: number) => Promise<void> } {
+  const clock = new ManualClock();
+  const scheduler = new ManualScheduler(clock);
+  const step = async (n = 1): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      scheduler.advance(25);
+      // The scripted probes answer on the microtask queue; let them land before the next step.
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  return { clock, scheduler, step };
+}
+
+describe('health checker (scripted probe, manual scheduler)', () => {
   it('ok/timeout defaults to the smaller of 1s and the interval', () => {
     expect(probeTimeoutMs(spec({ interval: '5s' }))).toBe(1_000);
     expect(probeTimeoutMs(spec({ interval: '200ms' }))).toBe(200);
     expect(probeTimeoutMs(spec({ interval: '5s', timeout: '2s' }))).toBe(2_000);
   });
 
-  it('ok/a failing target goes down, comes back, and onChange reports each flip once', async () => {
+  it('ok/a failing target goes down after unhealthyThreshold probes, comes back after healthyThreshold, onChange once per flip', async () => {
     const a = newTargetState('http://10.0.0.1:80', 1, 'primary');
     const b = newTargetState('http://10.0.0.2:80', 1, 'backup');
     const { probe, answer, calls } = scriptedProbe();
     const changes: string[] = [];
-    start({ pool: { primaries: [a], backups: [b] }, spec: spec(), clock: systemClock, random: seededRandom(1), probe, onChange: (t, h) => changes.push(`${t.url} ${h}`) });
+    const { clock, scheduler, step } = manualTime();
+    start({ pool: { primaries: [a], backups: [b] }, spec: spec(), clock, scheduler, random: seededRandom(1), probe, onChange: (t, h) => changes.push(`${t.url} ${h}`) });
     answer.set(a, false);
-    await waitFor(() => !a.healthy, { what: 'a down' });
+    await step();
+    expect(a.healthy).toBe(true);
+    await step();
+    expect(a.healthy).toBe(false);
     expect(changes).toEqual(['http://10.0.0.1:80 false']);
     answer.set(a, true);
-    await waitFor(() => a.healthy, { what: 'a up' });
+    await step();
+    expect(a.healthy).toBe(false);
+    await step();
+    expect(a.healthy).toBe(true);
     expect(changes).toEqual(['http://10.0.0.1:80 false', 'http://10.0.0.1:80 true']);
     expect(b.healthy).toBe(true);
-    expect(calls.get(b)).toBeGreaterThan(2);
+    expect(calls.get(a)).toBe(4);
+    expect(calls.get(b)).toBe(4);
   });
 
   it('ok/a rejecting probe and a throwing onChange count as failure and do not stop the loop', async () => {
@@ -81,8 +104,11 @@ describe('health checker (scripted probe)', () => {
       n++;
       throw new Error('boom');
     };
-    start({ pool: { primaries: [a], backups: [] }, spec: spec(), clock: systemClock, random: seededRandom(2), probe, onChange: () => { throw new Error('callback'); } });
-    await waitFor(() => !a.healthy && n >= 4, { what: 'probes after the flip' });
+    const { clock, scheduler, step } = manualTime();
+    start({ pool: { primaries: [a], backups: [] }, spec: spec(), clock, scheduler, random: seededRandom(2), probe, onChange: () => { throw new Error('callback'); } });
+    await step(4);
+    expect(a.healthy).toBe(false);
+    expect(n).toBe(4);
   });
 
   it('ok/close stops probing: a closed checker is silent while another keeps going', async () => {
@@ -90,14 +116,16 @@ describe('health checker (scripted probe)', () => {
     const b = newTargetState('http://10.0.0.2:80', 1, 'primary');
     const closed = scriptedProbe();
     const live = scriptedProbe();
-    const c = start({ pool: { primaries: [a], backups: [] }, spec: spec(), clock: systemClock, random: seededRandom(3), probe: closed.probe });
-    start({ pool: { primaries: [b], backups: [] }, spec: spec(), clock: systemClock, random: seededRandom(4), probe: live.probe });
-    await waitFor(() => (closed.calls.get(a) ?? 0) >= 1, { what: 'first probe' });
+    const { clock, scheduler, step } = manualTime();
+    const c = start({ pool: { primaries: [a], backups: [] }, spec: spec(), clock, scheduler, random: seededRandom(3), probe: closed.probe });
+    start({ pool: { primaries: [b], backups: [] }, spec: spec(), clock, scheduler, random: seededRandom(4), probe: live.probe });
+    await step();
+    expect(closed.calls.get(a)).toBe(1);
     c.close();
-    const before = closed.calls.get(a);
-    const liveBefore = live.calls.get(b) ?? 0;
-    await waitFor(() => (live.calls.get(b) ?? 0) >= liveBefore + 5, { what: 'five more live probes' });
-    expect(closed.calls.get(a)).toBe(before);
+    expect(scheduler.pending).toBe(1);
+    await step(5);
+    expect(live.calls.get(b)).toBe(6);
+    expect(closed.calls.get(a)).toBe(1);
   });
 
   it('ok/a result that arrives after close is dropped', async () => {
@@ -108,28 +136,34 @@ describe('health checker (scripted probe)', () => {
       started = true;
       return new Promise<boolean>((r) => (resolve = r));
     };
-    const c = start({ pool: { primaries: [a], backups: [] }, spec: spec({ unhealthyThreshold: 1 }), clock: systemClock, random: seededRandom(5), probe });
-    await waitFor(() => started, { what: 'probe started' });
+    const { clock, scheduler, step } = manualTime();
+    const c = start({ pool: { primaries: [a], backups: [] }, spec: spec({ unhealthyThreshold: 1 }), clock, scheduler, random: seededRandom(5), probe });
+    await step();
+    expect(started).toBe(true);
     c.close();
     resolve(false);
     await new Promise((r) => setImmediate(r));
     expect(a.healthy).toBe(true);
     expect(a.probeFailures).toBe(0);
+    expect(scheduler.pending).toBe(0);
   });
 
   it('ok/state lives in the targets: a checker over the same objects continues the count', async () => {
     const a = newTargetState('http://10.0.0.1:80', 1, 'primary');
     const { probe, answer, calls } = scriptedProbe();
     answer.set(a, false);
-    const first = start({ pool: { primaries: [a], backups: [] }, spec: spec({ unhealthyThreshold: 3 }), clock: systemClock, random: seededRandom(6), probe });
-    await waitFor(() => (calls.get(a) ?? 0) >= 1, { what: 'one failed probe' });
+    const { clock, scheduler, step } = manualTime();
+    const first = start({ pool: { primaries: [a], backups: [] }, spec: spec({ unhealthyThreshold: 3 }), clock, scheduler, random: seededRandom(6), probe });
+    await step();
     first.close();
     expect(a.healthy).toBe(true);
-    expect(a.probeFailures).toBeGreaterThanOrEqual(1);
-    const failuresSoFar = a.probeFailures;
-    start({ pool: { primaries: [a], backups: [] }, spec: spec({ unhealthyThreshold: 3 }), clock: systemClock, random: seededRandom(7), probe });
-    await waitFor(() => !a.healthy, { what: 'down after the reload' });
-    expect(calls.get(a)).toBeLessThanOrEqual(failuresSoFar + 3);
+    expect(a.probeFailures).toBe(1);
+    start({ pool: { primaries: [a], backups: [] }, spec: spec({ unhealthyThreshold: 3 }), clock, scheduler, random: seededRandom(7), probe });
+    await step();
+    expect(a.healthy).toBe(true);
+    await step();
+    expect(a.healthy).toBe(false);
+    expect(calls.get(a)).toBe(3);
   });
 });
 
