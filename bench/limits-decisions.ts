@@ -16,7 +16,7 @@
  */
 import { ANONYMOUS } from '../src/core/types.js';
 import { compileLimitPolicy, evaluateLimits, type LimitPolicy } from '../src/policy/rate-limit.js';
-import { bucketParams } from '../src/policy/token-bucket.js';
+import { bucketParams } from '../src/store/token-bucket.js';
 import { createMemoryStore } from '../src/store/memory-store.js';
 import { createRedisStore } from '../src/store/redis-store.js';
 import type { CounterStore } from '../src/store/counter-store.js';

@@ -17,8 +17,8 @@ import type { QuotaSpec, RateLimitSpec } from '../spec/schema.js';
 // Types only: at run time store/ depends on policy/ (the bucket math), never the reverse.
 import type { BucketDecision, CounterStore, QuotaDecision } from '../store/counter-store.js';
 import { compileLimitKey, type LimitContext, type LimitKeyFn } from './limit-key.js';
-import { isQuotaPeriod, QUOTA_PERIOD_MS, quotaWindow, type QuotaPeriod } from './quota-window.js';
-import { bucketParams, type BucketParams } from './token-bucket.js';
+import { isQuotaPeriod, QUOTA_PERIOD_MS, quotaWindow, type QuotaPeriod } from '../store/quota-window.js';
+import { bucketParams, type BucketParams } from '../store/token-bucket.js';
 
 /** Which limit refused a request (the `kind` label of tollgate_ratelimit_rejections_total). */
 export type LimitKind = 'rate' | 'quota';

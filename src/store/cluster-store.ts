@@ -7,8 +7,8 @@
  * FailoverStore can wrap the worker store exactly as it wraps Redis.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { BucketParams } from '../policy/token-bucket.js';
-import type { QuotaWindow } from '../policy/quota-window.js';
+import type { BucketParams } from './token-bucket.js';
+import type { QuotaWindow } from './quota-window.js';
 import { StoreUnavailableError, type BucketDecision, type CounterStore, type QuotaDecision } from './counter-store.js';
 import { MemoryStore } from './memory-store.js';
 import { systemClock } from '../core/clock.js';

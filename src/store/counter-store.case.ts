@@ -3,8 +3,8 @@
  * memory-store.test.ts, the cluster store and the Redis integration tests call it.
  */
 import { afterEach, expect, it } from 'vitest';
-import { bucketParams } from '../policy/token-bucket.js';
-import { quotaWindow } from '../policy/quota-window.js';
+import { bucketParams } from './token-bucket.js';
+import { quotaWindow } from './quota-window.js';
 import type { CounterStore } from './counter-store.js';
 
 /** Runs the CounterStore contract against fresh stores from `newStore`. */

@@ -6,8 +6,8 @@
  * Decisions may come back synchronously (memory) or as a Promise (redis, IPC): the hot
  * path awaits only when it is handed a Promise.
  */
-import type { BucketParams } from '../policy/token-bucket.js';
-import type { QuotaWindow } from '../policy/quota-window.js';
+import type { BucketParams } from './token-bucket.js';
+import type { QuotaWindow } from './quota-window.js';
 
 /** The answer of a token bucket. */
 export interface BucketDecision {

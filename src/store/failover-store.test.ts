@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
 import { GatewayError } from '../core/errors.js';
-import { bucketParams } from '../policy/token-bucket.js';
-import { quotaWindow } from '../policy/quota-window.js';
+import { bucketParams } from './token-bucket.js';
+import { quotaWindow } from './quota-window.js';
 import { StoreUnavailableError, type BucketDecision, type QuotaDecision } from './counter-store.js';
 import { createFailoverStore, type FailoverState, type FailoverStore, type SharedCounterStore } from './failover-store.js';
 import { MemoryStore } from './memory-store.js';

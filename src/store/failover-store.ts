@@ -14,8 +14,8 @@
  */
 import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/errors.js';
-import type { BucketParams } from '../policy/token-bucket.js';
-import type { QuotaWindow } from '../policy/quota-window.js';
+import type { BucketParams } from './token-bucket.js';
+import type { QuotaWindow } from './quota-window.js';
 import {
   isPromiseLike,
   StoreUnavailableError,

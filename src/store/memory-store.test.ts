@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bucketParams } from '../policy/token-bucket.js';
-import { quotaWindow } from '../policy/quota-window.js';
+import { bucketParams } from './token-bucket.js';
+import { quotaWindow } from './quota-window.js';
 import { runCounterStoreCases } from './counter-store.case.js';
 import { ManualClock } from '../core/clock.js';
 import { createMemoryStore } from './memory-store.js';

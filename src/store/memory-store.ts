@@ -17,8 +17,8 @@
  * table per second); no timers.
  */
 import type { Clock } from '../core/clock.js';
-import { msUntilFull, takeToken, type BucketParams } from '../policy/token-bucket.js';
-import type { QuotaWindow } from '../policy/quota-window.js';
+import { msUntilFull, takeToken, type BucketParams } from './token-bucket.js';
+import type { QuotaWindow } from './quota-window.js';
 import type { BucketDecision, CounterStore, QuotaDecision } from './counter-store.js';
 
 interface BucketEntry {

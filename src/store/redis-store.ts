@@ -1,7 +1,7 @@
 /**
  * The shared counter store: Redis via ioredis, one Lua script per decision.
  *
- * - The bucket script is `policy/token-bucket.ts` step for step, fed the caller's clock
+ * - The bucket script is `store/token-bucket.ts` step for step, fed the caller's clock
  *   (not Redis TIME), so replicas and the pure math agree; state is stored with `%.17g`,
  *   which round-trips a double exactly.
  * - Quota: INCR + expiry in one script. The key names its window, so two replicas with
@@ -21,8 +21,8 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { parseDuration } from '../core/duration.js';
 import type { StoreSpec } from '../spec/schema.js';
-import { BACKWARD_STEP_MS, type BucketParams } from '../policy/token-bucket.js';
-import type { QuotaWindow } from '../policy/quota-window.js';
+import { BACKWARD_STEP_MS, type BucketParams } from './token-bucket.js';
+import type { QuotaWindow } from './quota-window.js';
 import { StoreUnavailableError, type BucketDecision, type CounterStore, type QuotaDecision } from './counter-store.js';
 
 const BUCKET_LUA = `

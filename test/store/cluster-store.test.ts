@@ -5,7 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bucketParams } from '../../src/policy/token-bucket.js';
+import { bucketParams } from '../../src/store/token-bucket.js';
 import { createClusterWorkerStore, serveClusterStore, type IpcChannel } from '../../src/store/cluster-store.js';
 import { StoreUnavailableError } from '../../src/store/counter-store.js';
 import { waitFor } from '../support/redis.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { GatewayError } from '../../src/core/errors.js';
-import { bucketParams } from '../../src/policy/token-bucket.js';
+import { bucketParams } from '../../src/store/token-bucket.js';
 import { createFailoverStore, type FailoverState, type FailoverStore } from '../../src/store/failover-store.js';
 import { createRedisStore } from '../../src/store/redis-store.js';
 import { startRedis, waitFor, type TestRedis } from '../support/redis.js';

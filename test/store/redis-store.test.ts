@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bucketParams, takeToken, type BucketParams, type BucketState } from '../../src/policy/token-bucket.js';
-import { quotaWindow } from '../../src/policy/quota-window.js';
+import { bucketParams, takeToken, type BucketParams, type BucketState } from '../../src/store/token-bucket.js';
+import { quotaWindow } from '../../src/store/quota-window.js';
 import { runCounterStoreCases } from '../../src/store/counter-store.case.js';
 import { StoreUnavailableError } from '../../src/store/counter-store.js';
 import { createRedisStore, RedisStore } from '../../src/store/redis-store.js';
