@@ -4,6 +4,7 @@ import { activeTier } from '../upstream/pool.js';
 import { activeOf, pendingOf } from '../upstream/circuit-breaker.js';
 import { isAvailable, type TargetState } from '../upstream/target-state.js';
 import type { Clock } from '../core/clock.js';
+import { routeUpstreams } from '../spec/route-upstreams.js';
 
 /** The version /status reports. */
 export const VERSION = '0.1.0';
@@ -44,7 +45,7 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
       retryBudget: { available: pr.retryBudget.available(wallNow) },
     };
   }
-  const routes = gw.spec.routes.map((r) => ({ name: r.name, upstreams: r.upstreams ? r.upstreams.map((u) => u.name) : [r.upstream] }));
+  const routes = gw.spec.routes.map((r) => ({ name: r.name, upstreams: routeUpstreams(r).map((u) => u.name) }));
   const last = gw.lastReload;
   return {
     version: VERSION,

@@ -3,6 +3,7 @@
  * target health (admin GET /status) to find routes a reload would leave with no healthy target. Pure.
  */
 import type { GatewaySpec, RouteSpec } from '../spec/schema.js';
+import { activeRouteUpstreams } from '../spec/route-upstreams.js';
 
 export interface ConfigChange {
   readonly kind: 'route' | 'pool' | 'access' | 'limits';
@@ -32,8 +33,7 @@ const same = (a: unknown, b: unknown): boolean => stable(a) === stable(b);
 const ROUTE_FIELDS = ['match', 'upstream', 'upstreams', 'stripPrefix', 'auth', 'rateLimit', 'quota', 'timeout', 'retries'] as const;
 
 function poolsOf(route: RouteSpec): string[] {
-  if (route.upstream !== undefined) return [route.upstream];
-  return (route.upstreams ?? []).filter((u) => u.weight > 0).map((u) => u.name);
+  return activeRouteUpstreams(route).map((u) => u.name);
 }
 
 function targetsOf(spec: GatewaySpec, route: RouteSpec): string[] {

@@ -6,6 +6,7 @@ import { parseDuration } from '../core/duration.js';
 import type { Clock } from '../core/clock.js';
 import type { Identity } from '../core/types.js';
 import type { GatewaySpec, RetriesSpec, RouteSpec } from '../spec/schema.js';
+import { activeRouteUpstreams } from '../spec/route-upstreams.js';
 import { compileRoutes, type RouteEntry } from '../router/compile.js';
 import { compileTrustedProxies } from '../http/forwarded.js';
 import { compileLimitPolicy } from '../policy/rate-limit.js';
@@ -42,8 +43,7 @@ function compileRetries(spec: RetriesSpec | undefined): CompiledRetries | undefi
 }
 
 function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string, clock: Clock): CompiledRoute {
-  const refs = route.upstreams ?? [{ name: route.upstream as string, weight: 1 }];
-  const split = refs.filter((r) => r.weight > 0).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight }));
+  const split = activeRouteUpstreams(route).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight }));
   return Object.freeze({
     name: route.name,
     stripPrefix: route.stripPrefix,
