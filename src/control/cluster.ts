@@ -23,7 +23,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../core/clock.js';
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import { ensureCaAuthority } from '../ca/authority.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import { createClusterWorkerStore, serveClusterStore } from '../store/cluster-store.js';
@@ -190,7 +190,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
     logger.info({ msg: 'cluster draining', workers: slots.size });
     if (slots.size === 0) settle(failed ? 1 : 0);
     for (const s of slots.values()) send(s.worker, { t: 'tollgate:shutdown' });
-    const grace = (parseDuration(spec.shutdown.drainTimeout) ?? 30_000) + STOP_GRACE_MS;
+    const grace = durationMs(spec.shutdown.drainTimeout) + STOP_GRACE_MS;
     const timer = setTimeout(() => {
       for (const s of slots.values()) {
         logger.error({ msg: 'worker did not stop in time; killing it', worker: s.index, pid: s.worker.process.pid });

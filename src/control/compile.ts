@@ -2,7 +2,7 @@
  * Compiles a validated config into an immutable RuntimeSnapshot. The only caller of the compile*
  * functions of the data-plane modules.
  */
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import type { Clock } from '../core/clock.js';
 import type { Identity } from '../core/types.js';
 import type { GatewaySpec, RetriesSpec, RouteSpec } from '../spec/schema.js';
@@ -30,7 +30,7 @@ export interface CompileDeps {
   readonly clock: Clock;
 }
 
-const ms = (d: string): number => parseDuration(d) ?? 0;
+const ms = durationMs;
 
 function compileRetries(spec: RetriesSpec | undefined): CompiledRetries | undefined {
   if (spec === undefined) return undefined;

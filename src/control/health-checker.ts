@@ -9,7 +9,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Agent, type buildConnector } from 'undici';
 import type { Clock } from '../core/clock.js';
 import { systemScheduler, type Scheduler, type TimerHandle } from '../core/scheduler.js';
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import type { Random } from '../core/random.js';
 import type { HealthCheckSpec } from '../spec/schema.js';
 import { observeProbe } from '../upstream/health.js';
@@ -50,12 +50,12 @@ export interface HealthChecker {
 /** `healthCheck.timeout` in ms: as configured, else the smaller of 1 s and the interval (SPEC §2). */
 export function probeTimeoutMs(spec: HealthCheckSpec): number {
   const interval = intervalMs(spec);
-  const configured = spec.timeout === undefined ? undefined : parseDuration(spec.timeout);
+  const configured = spec.timeout === undefined ? undefined : durationMs(spec.timeout);
   return configured ?? Math.min(1000, interval);
 }
 
 function intervalMs(spec: HealthCheckSpec): number {
-  return parseDuration(spec.interval) ?? 5000;
+  return durationMs(spec.interval);
 }
 
 /** The default probe: `GET path` through `agent`; 2xx/3xx pass. The body is discarded. */

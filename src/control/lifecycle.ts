@@ -9,7 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { systemClock, type Clock } from '../core/clock.js';
 import { systemRandom, type Random } from '../core/random.js';
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatIssue } from '../config/validate.js';
 import type { GatewaySpec } from '../spec/schema.js';
@@ -81,7 +81,7 @@ export interface Gateway {
   shutdown(): Promise<void>;
 }
 
-const ms = (d: string): number => parseDuration(d) ?? 0;
+const ms = durationMs;
 
 function listenerLimits(spec: GatewaySpec): ListenerLimits {
   return {

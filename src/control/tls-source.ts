@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Clock } from '../core/clock.js';
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import type { Identity } from '../core/types.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -139,7 +139,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     authority,
     serverNames: spec.tls.serverNames,
     trustDomain: authority.trustDomain,
-    ttlMs: parseDuration(spec.ca.workloadTTL) ?? 86_400_000,
+    ttlMs: durationMs(spec.ca.workloadTTL),
     clock: deps.clock,
     onRotate: (creds) => {
       deps.logger.info({ msg: 'gateway certificate issued', notAfter: creds.notAfter.toISOString() });
@@ -185,8 +185,8 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
               authority,
               pathPrefix: api.pathPrefix,
               trustDomain: authority.trustDomain,
-              maxTTLMs: parseDuration(spec.ca.maxTTL) ?? 0,
-              defaultTTLMs: parseDuration(spec.ca.workloadTTL) ?? 0,
+              maxTTLMs: durationMs(spec.ca.maxTTL),
+              defaultTTLMs: durationMs(spec.ca.workloadTTL),
               clock: deps.clock,
               peerIdentity: (req) => {
                 const socket = tlsSocketOf(req.raw);

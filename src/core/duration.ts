@@ -17,3 +17,14 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`;
 }
+
+/**
+ * Milliseconds of a duration the schema has already validated (every config duration): the one
+ * conversion the compiler and the control plane use, with no fallback of its own, since the schema's
+ * default is the only default. Throws on text that never passed the schema (a programming error).
+ */
+export function durationMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`invalid duration "${text}" (not validated by the schema)`);
+  return ms;
+}

@@ -9,7 +9,7 @@ import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { systemClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import { GatewayError } from '../core/errors.js';
 import type { JwtAuthSpec } from '../spec/schema.js';
 
@@ -103,7 +103,7 @@ export function compileJwtAuth(spec: JwtAuthSpec, baseDir: string, clock: Clock 
   const opts: VerifyJwtOptions = {
     issuer: spec.issuer,
     audience: spec.audience,
-    clockToleranceSec: (parseDuration(spec.clockTolerance) ?? 0) / 1000,
+    clockToleranceSec: durationMs(spec.clockTolerance) / 1000,
     // jose checks `exp` only when present; required, a token without it is refused (401).
     requiredClaims: spec.requireExp === false ? undefined : ['exp'],
     clock,

@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import type { StoreSpec } from '../spec/schema.js';
 import { BACKWARD_STEP_MS, type BucketParams } from './token-bucket.js';
 import type { QuotaWindow } from './quota-window.js';
@@ -246,5 +246,5 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
 
 /** Maps `store.redis` from the config to store options. */
 export function redisStoreOptions(spec: StoreSpec['redis']): RedisStoreOptions {
-  return { url: spec.url, keyPrefix: spec.keyPrefix, commandTimeoutMs: parseDuration(spec.commandTimeout) ?? 100 };
+  return { url: spec.url, keyPrefix: spec.keyPrefix, commandTimeoutMs: durationMs(spec.commandTimeout) };
 }

@@ -1,4 +1,4 @@
-import { parseDuration } from '../core/duration.js';
+import { durationMs } from '../core/duration.js';
 import type { UpstreamOutcome } from '../core/types.js';
 import type { OutlierDetectionSpec } from '../spec/schema.js';
 import type { TargetState } from './target-state.js';
@@ -19,7 +19,7 @@ export const DEFAULT_MAX_EJECTION_MULTIPLIER = 10;
 export function compileOutlierPolicy(spec: OutlierDetectionSpec, maxEjectionMultiplier = DEFAULT_MAX_EJECTION_MULTIPLIER): OutlierPolicy {
   return Object.freeze({
     consecutiveFailures: spec.consecutiveFailures,
-    ejectionTimeMs: parseDuration(spec.ejectionTime) ?? 30_000,
+    ejectionTimeMs: durationMs(spec.ejectionTime),
     maxEjectionPercent: spec.maxEjectionPercent,
     maxEjectionMultiplier,
   });

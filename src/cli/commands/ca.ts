@@ -11,7 +11,7 @@ import { loadConfigFile } from '../../config/load.js';
 import { ConfigError, formatIssue } from '../../config/validate.js';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
-import { parseDuration } from '../../core/duration.js';
+import { parseDuration, durationMs } from '../../core/duration.js';
 import { GatewayError } from '../../core/errors.js';
 import { isTrustDomain, parseWorkloadId } from '../../identity/spiffe.js';
 import { UsageError, UserError } from '../errors.js';
@@ -132,7 +132,7 @@ async function settings(values: { dir?: string; config?: string }): Promise<CaSe
   return {
     dir: values.dir ?? cfg.spec.ca.dir,
     trustDomain: cfg.spec.ca.trustDomain,
-    workloadTtlMs: parseDuration(cfg.spec.ca.workloadTTL),
+    workloadTtlMs: durationMs(cfg.spec.ca.workloadTTL),
   };
 }
 
