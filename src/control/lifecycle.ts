@@ -30,6 +30,8 @@ import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './stor
 import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
+import { createProxyFront } from '../server/proxy-front.js';
+import type { Server as NetServer } from 'node:net';
 
 export type { ReloadResult } from '../runtime/view.js';
 
@@ -164,7 +166,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
   }
 
-  const publicPort = await listen(app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  // listen.proxyProtocol: a TCP front reads the PROXY header, then hands the socket to the TLS server.
+  const front: NetServer | undefined = spec.listen.proxyProtocol
+    ? createProxyFront(app.server, {
+        isTrusted: (ip) => holder.current.isTrustedProxy(ip),
+        timeoutMs: () => ms(live.loaded.spec.limits.headersTimeout),
+        onRefused: (reason, detail) => {
+          metrics.connectionsRejected.labels(`proxy_protocol_${reason}`).inc();
+          logger.warn({ msg: 'PROXY protocol connection refused', reason, detail });
+        },
+      })
+    : undefined;
+  const publicPort = await listen(front ?? app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
   if (spec.redirectHttp) {
@@ -255,7 +268,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (draining) return;
       draining = true;
       logger.info({ msg: 'draining', inFlight: app.inFlight() });
-      await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock);
+      await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock, front);
       redirect?.close();
       await registry.closeAll();
       await live.store.close();
@@ -283,9 +296,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 }
 
 /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes what is left. */
-async function drain(app: PublicApp, timeoutMs: number, clock: Clock): Promise<void> {
+async function drain(app: PublicApp, timeoutMs: number, clock: Clock, front?: NetServer): Promise<void> {
   const server: Http2SecureServer = app.server;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Behind a PROXY protocol front the TLS server never listened: the front is what stops accepting.
+  if (front !== undefined) server.close();
+  const closed = new Promise<void>((resolve) => (front ?? server).close(() => resolve()));
   // HTTP/2: GOAWAY, streams in flight finish. HTTP/1.1: idle keep-alive sockets close now; busy ones
   // close after their response (it carries `connection: close`).
   for (const session of app.tracker.sessions) session.close();

@@ -5,6 +5,7 @@
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type ErrorCode, renderError, STATUS } from '../core/errors.js';
 import type { Random } from '../core/random.js';
@@ -318,7 +319,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, random: R
 }
 
 /** Listens and resolves with the bound port. */
-export function listen(server: Http2SecureServer, host: string, port: number): Promise<number> {
+export function listen(server: NetServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
