@@ -178,6 +178,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       })
     : undefined;
   const publicPort = await listen(front ?? app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  // node:http starts its HTTP/1.1 connection checker (headersTimeout) on the server's 'listening':
+  // behind the front the TLS server never listens itself, so it is told.
+  if (front !== undefined) app.server.emit('listening');
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
   if (spec.redirectHttp) {

@@ -161,6 +161,25 @@ describe('PROXY protocol on the listener (issue 16)', () => {
     expect(await closedWithin(s, 10_000)).toBe(true);
   });
 
+  it('error/an HTTP/1.1 head trickled after the PROXY header is closed by limits.headersTimeout', async () => {
+    const raw = await tcp(t.gw.publicPort);
+    raw.write(v1('198.51.100.77'));
+    const s = tlsConnect({ socket: raw, ca: t.rootPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    await new Promise<void>((resolve) => s.once('secureConnect', () => resolve()));
+    s.write('GET /slow HTTP/1.1\r\nHost: localhost\r\n');
+    s.on('error', () => undefined);
+    const closed = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      s.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      s.resume();
+    });
+    expect(closed).toBe(true);
+    expect(seen('/slow')).toBeUndefined();
+  });
+
   it('error/after a reload that stops trusting the peer, its header is refused', async () => {
     await t.writeConfig(config(['10.0.0.0/8']));
     expect((await t.gw.reload()).result).toBe('success');
