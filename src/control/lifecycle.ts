@@ -12,6 +12,7 @@ import { systemRandom, type Random } from '../core/random.js';
 import { parseDuration } from '../core/duration.js';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatIssue } from '../config/validate.js';
+import { pendingRestart as restartKeysChanged } from '../config/diff.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
@@ -78,6 +79,8 @@ export interface Gateway {
   readonly lastReload: ReloadResult | undefined;
   readonly draining: boolean;
   readonly spec: GatewaySpec;
+  /** Restart-only keys (YAML paths) the config in force changed since start (config/diff.ts). */
+  readonly pendingRestart: readonly string[];
   reload(): Promise<ReloadResult>;
   /** Drains (up to shutdown.drainTimeout) and closes everything. */
   shutdown(): Promise<void>;
@@ -189,6 +192,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   let lastReload: ReloadResult | undefined;
+  let pendingRestart: readonly string[] = [];
   let reloading: Promise<ReloadResult> | undefined;
 
   const reloadDeps: ReloadDeps = {
@@ -234,8 +238,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
+    // Never silently ignored: what only a restart applies is reported until the restart (or a revert).
+    pendingRestart = restartKeysChanged(spec, next.spec);
+    metrics.reloadPendingRestart.reset();
+    for (const key of pendingRestart) metrics.reloadPendingRestart.labels(key).set(1);
     logger.info({ msg: 'config reloaded', configHash: next.hash, generation: live.generation });
-    lastReload = { result: 'success', error: null, at, configHash: next.hash };
+    if (pendingRestart.length > 0) logger.warn({ msg: 'config reloaded; these changes take effect only after a restart', pendingRestart });
+    lastReload = { result: 'success', error: null, at, configHash: next.hash, pendingRestart };
     return lastReload;
   };
 
@@ -260,6 +269,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     get spec() {
       return live.loaded.spec;
+    },
+    get pendingRestart() {
+      return pendingRestart;
     },
     reload: () => {
       // Reloads are serialised; a reload asked for during one runs after it.

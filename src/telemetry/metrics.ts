@@ -12,6 +12,8 @@ export interface Metrics {
   onScrapeUpstreamHealth(refresh: () => void): () => void;
   readonly rateLimitRejections: Counter<'route' | 'kind'>;
   readonly configReloads: Counter<'result'>;
+  /** 1 per restart-only config key (YAML path) a reload changed: in the file, not yet in force. */
+  readonly reloadPendingRestart: Gauge<'key'>;
   readonly certificateExpiry: Gauge<'cert'>;
   readonly caIssued: Counter;
   readonly identityRejections: Counter<'reason'>;
@@ -75,6 +77,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     },
     rateLimitRejections: new Counter({ name: 'tollgate_ratelimit_rejections_total', help: 'Requests refused by a rate limit or quota.', labelNames: ['route', 'kind'] as const, registers: [registry] }),
     configReloads: new Counter({ name: 'tollgate_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [registry] }),
+    reloadPendingRestart: new Gauge({
+      name: 'tollgate_config_reload_pending_restart',
+      help: 'Config keys (YAML paths) changed by a reload that take effect only at the next restart.',
+      labelNames: ['key'] as const,
+      registers: [registry],
+    }),
     certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry] }),
     caIssued: new Counter({ name: 'tollgate_ca_certificates_issued_total', help: 'Certificates issued by the built-in CA.', registers: [registry] }),
     identityRejections: new Counter({

@@ -1,0 +1,125 @@
+/**
+ * Issue 16: a reload never silently ignores a change. Keys that used to wait for a restart and now
+ * apply live (issued certificate names, HTTP/2 settings, the handshake timeout), and the restart-only
+ * keys, which are reported by YAML path in the log, /status and tollgate_config_reload_pending_restart.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { connect as h2Connect } from 'node:http2';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { waitFor } from '../support/wait.js';
+
+/** A verified TLS handshake to the gateway as `servername`: the peer certificate, or the error message. */
+function handshake(port: number, ca: string, servername: string): Promise<PeerCertificate | string> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca, servername, ALPNProtocols: ['http/1.1'] });
+    s.once('secureConnect', () => {
+      const cert = s.getPeerCertificate();
+      s.destroy();
+      resolve(cert);
+    });
+    s.once('error', (e) => resolve(e.message));
+  });
+}
+
+/** Milliseconds until the gateway closes a TCP connection that never sends a byte (or -1 after `maxMs`). */
+function silentClose(port: number, maxMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const s = tcpConnect(port, '127.0.0.1');
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(-1);
+    }, maxMs);
+    s.on('error', () => undefined);
+    s.resume();
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve(performance.now() - started);
+    });
+  });
+}
+
+function remoteMaxStreams(url: string, ca: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const session = h2Connect(url, { ca, servername: 'localhost' });
+    session.once('remoteSettings', (settings) => {
+      session.close();
+      resolve(settings.maxConcurrentStreams);
+    });
+    session.once('error', reject);
+  });
+}
+
+describe('reload: live keys and pending-restart reporting (issue 16)', () => {
+  let up: TestUpstream;
+  let t: TestGateway;
+  const base = (extra: Record<string, unknown> = {}) => ({
+    routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'up' }],
+    upstreams: { up: { targets: [{ url: up.url }] } },
+    ...extra,
+  });
+  const reload = async (cfg: Record<string, unknown>) => {
+    await t.writeConfig(cfg);
+    const r = await t.gw.reload();
+    expect(r.result, r.error ?? '').toBe('success');
+    return r;
+  };
+
+  beforeAll(async () => {
+    up = await startUpstream('up');
+    t = await startTestGateway(base());
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await up?.close();
+  });
+
+  it('ok/tls.serverNames: the issued certificate is re-issued at once for the new names', async () => {
+    expect(await handshake(t.gw.publicPort, t.rootPem, 'gw.example')).toMatch(/altnames|Hostname/i);
+    const r = await reload(base({ tls: { serverNames: ['localhost', '127.0.0.1', 'gw.example'] } }));
+    expect(r.pendingRestart).toEqual([]);
+    const cert = await handshake(t.gw.publicPort, t.rootPem, 'gw.example');
+    expect(typeof cert === 'string' ? cert : cert.subjectaltname).toContain('DNS:gw.example');
+  });
+
+  it('ok/limits.maxConcurrentStreams reaches new HTTP/2 sessions', async () => {
+    expect(await remoteMaxStreams(t.url, t.rootPem)).toBe(100);
+    await reload(base({ limits: { maxConcurrentStreams: 7 } }));
+    expect(await remoteMaxStreams(t.url, t.rootPem)).toBe(7);
+  });
+
+  it('ok/limits.headersTimeout bounds the TLS handshake of new connections', async () => {
+    await reload(base({ limits: { headersTimeout: '500ms' } }));
+    const ms = await silentClose(t.gw.publicPort, 8000);
+    expect(ms).toBeGreaterThan(0);
+    // The start value (10s) would still hold the socket here.
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('ok/restart-only changes are reported by YAML path in the result, /status, metrics and the log', async () => {
+    const r = await reload(base({ workers: 2, listen: { host: '127.0.0.1', port: 18443 }, admin: { host: '127.0.0.1', port: 0, allowedHosts: ['gw.internal'] } }));
+    expect(r.pendingRestart).toEqual(['listen.port', 'workers', 'admin.allowedHosts']);
+    // The rest of the reload is in force all the same.
+    expect(t.gw.spec.workers).toBe(2);
+    const status = (await (await fetch(`${t.adminUrl}/status`)).json()) as { pendingRestart: string[] };
+    expect(status.pendingRestart).toEqual(['listen.port', 'workers', 'admin.allowedHosts']);
+    const metrics = await (await fetch(`${t.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('tollgate_config_reload_pending_restart{key="listen.port"} 1');
+    expect(metrics).toContain('tollgate_config_reload_pending_restart{key="workers"} 1');
+    const warn = await waitFor(() => t.logs.find({ msg: 'config reloaded; these changes take effect only after a restart' })[0]);
+    expect(warn.pendingRestart).toEqual(['listen.port', 'workers', 'admin.allowedHosts']);
+  });
+
+  it('ok/a failed reload leaves the pending list; reverting the keys clears it', async () => {
+    await t.writeConfig({ ...base(), routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'nope' }] });
+    expect((await t.gw.reload()).result).toBe('failure');
+    expect(((await (await fetch(`${t.adminUrl}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toHaveLength(3);
+    const r = await reload(base());
+    expect(r.pendingRestart).toEqual([]);
+    expect(((await (await fetch(`${t.adminUrl}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toEqual([]);
+    expect(await (await fetch(`${t.adminUrl}/metrics`)).text()).not.toMatch(/tollgate_config_reload_pending_restart\{/);
+  });
+});
