@@ -32,6 +32,7 @@ import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js'
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
 import { createProxyFront } from '../server/proxy-front.js';
+import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import type { Server as NetServer } from 'node:net';
 
 export type { ReloadResult } from '../runtime/view.js';
@@ -187,7 +188,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
   if (spec.redirectHttp) {
-    redirect = createRedirectServer(publicPort);
+    redirect = createRedirectServer(publicPort, random);
     redirectPort = await listenPlain(redirect, spec.listen.host, opts.ports?.redirect ?? spec.redirectHttp.port);
   }
 
@@ -346,11 +347,14 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
   };
 }
 
-function createRedirectServer(httpsPort: number): HttpServer {
+function createRedirectServer(httpsPort: number, random: Random): HttpServer {
   return createHttpServer((req, res) => {
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
     const portPart = httpsPort === 443 ? '' : `:${httpsPort}`;
-    res.writeHead(308, { location: `https://${host}${portPart}${req.url ?? '/'}`, 'content-length': 0 });
+    // Like every answer of the gateway: the client's request id when valid, else a new one.
+    const header = req.headers['x-request-id'];
+    const requestId = acceptRequestId(typeof header === 'string' ? header : undefined) ?? newRequestId(random);
+    res.writeHead(308, { location: `https://${host}${portPart}${req.url ?? '/'}`, 'content-length': 0, 'x-request-id': requestId });
     res.end();
   });
 }
