@@ -239,8 +239,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
+    await rebindSideListeners(next.spec);
     // Never silently ignored: what only a restart applies is reported until the restart (or a revert).
-    pendingRestart = restartKeysChanged(spec, next.spec);
+    pendingRestart = restartKeysChanged(bound, next.spec);
     metrics.reloadPendingRestart.reset();
     for (const key of pendingRestart) metrics.reloadPendingRestart.labels(key).set(1);
     logger.info({ msg: 'config reloaded', configHash: next.hash, generation: live.generation });
@@ -250,13 +251,54 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
-  const adminRef: { app?: AdminServer } = {};
+  const adminRef: { app?: AdminServer; serve?: (a: GatewaySpec['admin']) => Promise<AdminServer> } = {};
+  // What the listeners were bound with: the start config, but for the ones a reload rebinds.
+  let bound: GatewaySpec = spec;
+  /**
+   * `admin` and `redirectHttp` are rebound live: the new listener first, then the old one closes (its
+   * connections finish; not awaited, since POST /reload itself may be running on the old admin).
+   * A bind that fails leaves the old listener and the key pending, with an error in the log.
+   */
+  const rebindSideListeners = async (next: GatewaySpec): Promise<void> => {
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(bound.redirectHttp, next.redirectHttp)) {
+      try {
+        let fresh: HttpServer | undefined;
+        let freshPort: number | undefined;
+        if (next.redirectHttp) {
+          fresh = createRedirectServer(publicPort, random);
+          freshPort = await listenPlain(fresh, spec.listen.host, opts.ports?.redirect ?? next.redirectHttp.port);
+        }
+        redirect?.close();
+        redirect = fresh;
+        redirectPort = freshPort;
+        bound = { ...bound, redirectHttp: next.redirectHttp };
+        logger.info({ msg: 'redirect listener rebound', port: redirectPort ?? null });
+      } catch (err) {
+        logger.error({ msg: 'redirect listener could not be rebound; the old one stays', err: String(err) });
+      }
+    }
+    if (adminRef.serve !== undefined && !same(bound.admin, next.admin)) {
+      try {
+        const fresh = await adminRef.serve(next.admin);
+        const old = adminRef.app;
+        adminRef.app = fresh;
+        void old?.close();
+        bound = { ...bound, admin: next.admin };
+        logger.info({ msg: 'admin listener rebound', admin: `http://${next.admin.host}:${fresh.port}` });
+      } catch (err) {
+        logger.error({ msg: 'admin listener could not be rebound; the old one stays', err: String(err) });
+      }
+    }
+  };
   const gateway: Gateway = {
     publicPort,
     get adminPort() {
       return adminRef.app?.port ?? 0;
     },
-    redirectPort,
+    get redirectPort() {
+      return redirectPort;
+    },
     holder,
     metrics,
     logger,
@@ -299,12 +341,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.admin !== undefined && (cluster === undefined || cluster.admin)) {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
-    adminRef.app = await opts.admin(served, {
-      host: spec.admin.host,
-      port: opts.ports?.admin ?? spec.admin.port,
-      clock,
-      allowedHosts: spec.admin.allowedHosts,
-    });
+    const serveAdmin = opts.admin;
+    adminRef.serve = (a) => serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts });
+    adminRef.app = await adminRef.serve(spec.admin);
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });

@@ -1,12 +1,14 @@
 /**
  * Issue 16: a reload never silently ignores a change. Keys that used to wait for a restart and now
- * apply live (issued certificate names, HTTP/2 settings, the handshake timeout), and the restart-only
+ * apply live (issued certificate names, HTTP/2 settings, the handshake timeout, the admin and redirect
+ * listeners, rebound), and the restart-only
  * keys, which are reported by YAML path in the log, /status and tollgate_config_reload_pending_restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { connect as h2Connect } from 'node:http2';
+import { get as httpGet } from 'node:http';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { waitFor } from '../support/wait.js';
@@ -68,6 +70,9 @@ describe('reload: live keys and pending-restart reporting (issue 16)', () => {
     return r;
   };
 
+  // The admin listener moves when a reload rebinds it.
+  const admin = () => `http://127.0.0.1:${t.gw.adminPort}`;
+
   beforeAll(async () => {
     up = await startUpstream('up');
     t = await startTestGateway(base());
@@ -99,27 +104,57 @@ describe('reload: live keys and pending-restart reporting (issue 16)', () => {
     expect(ms).toBeLessThan(5000);
   });
 
+  it('ok/admin is rebound live: the new listener answers with the new allowedHosts, the old one closes', async () => {
+    const oldPort = t.gw.adminPort;
+    const asGw = (port: number) =>
+      new Promise<{ status: number }>((resolve, reject) => {
+        const req = httpGet({ host: '127.0.0.1', port, path: '/healthz', headers: { host: 'gw.internal' } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0 });
+        });
+        req.once('error', reject);
+      });
+    expect((await asGw(oldPort)).status).toBe(403);
+    const r = await reload(base({ admin: { host: '127.0.0.1', port: 0, allowedHosts: ['gw.internal'] } }));
+    expect(r.pendingRestart).toEqual([]);
+    expect(t.gw.adminPort).not.toBe(oldPort);
+    expect((await asGw(t.gw.adminPort)).status).toBe(200);
+    await waitFor(async () => (await asGw(oldPort).then(() => false, () => true)), { timeoutMs: 10_000, what: 'old admin closed' });
+  });
+
+  it('ok/redirectHttp is rebound live: added, then removed', async () => {
+    expect(t.gw.redirectPort).toBeUndefined();
+    await reload(base({ redirectHttp: { port: 0 } }));
+    const port = t.gw.redirectPort as number;
+    const res = await fetch(`http://127.0.0.1:${port}/x`, { redirect: 'manual' });
+    expect(res.status).toBe(308);
+    expect(res.headers.get('location')).toBe(`https://127.0.0.1:${t.gw.publicPort}/x`);
+    await reload(base());
+    expect(t.gw.redirectPort).toBeUndefined();
+    await waitFor(async () => fetch(`http://127.0.0.1:${port}/x`, { redirect: 'manual' }).then(() => false, () => true), { timeoutMs: 10_000, what: 'redirect closed' });
+  });
+
   it('ok/restart-only changes are reported by YAML path in the result, /status, metrics and the log', async () => {
-    const r = await reload(base({ workers: 2, listen: { host: '127.0.0.1', port: 18443 }, admin: { host: '127.0.0.1', port: 0, allowedHosts: ['gw.internal'] } }));
-    expect(r.pendingRestart).toEqual(['listen.port', 'workers', 'admin.allowedHosts']);
+    const r = await reload(base({ workers: 2, listen: { host: '127.0.0.1', port: 18443 }, ca: { dir: './ca', renewal: { maxPerHour: 2 } } }));
+    expect(r.pendingRestart).toEqual(['listen.port', 'workers', 'ca.renewal.maxPerHour']);
     // The rest of the reload is in force all the same.
     expect(t.gw.spec.workers).toBe(2);
-    const status = (await (await fetch(`${t.adminUrl}/status`)).json()) as { pendingRestart: string[] };
-    expect(status.pendingRestart).toEqual(['listen.port', 'workers', 'admin.allowedHosts']);
-    const metrics = await (await fetch(`${t.adminUrl}/metrics`)).text();
+    const status = (await (await fetch(`${admin()}/status`)).json()) as { pendingRestart: string[] };
+    expect(status.pendingRestart).toEqual(['listen.port', 'workers', 'ca.renewal.maxPerHour']);
+    const metrics = await (await fetch(`${admin()}/metrics`)).text();
     expect(metrics).toContain('tollgate_config_reload_pending_restart{key="listen.port"} 1');
     expect(metrics).toContain('tollgate_config_reload_pending_restart{key="workers"} 1');
     const warn = await waitFor(() => t.logs.find({ msg: 'config reloaded; these changes take effect only after a restart' })[0]);
-    expect(warn.pendingRestart).toEqual(['listen.port', 'workers', 'admin.allowedHosts']);
+    expect(warn.pendingRestart).toEqual(['listen.port', 'workers', 'ca.renewal.maxPerHour']);
   });
 
   it('ok/a failed reload leaves the pending list; reverting the keys clears it', async () => {
     await t.writeConfig({ ...base(), routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'nope' }] });
     expect((await t.gw.reload()).result).toBe('failure');
-    expect(((await (await fetch(`${t.adminUrl}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toHaveLength(3);
+    expect(((await (await fetch(`${admin()}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toHaveLength(3);
     const r = await reload(base());
     expect(r.pendingRestart).toEqual([]);
-    expect(((await (await fetch(`${t.adminUrl}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toEqual([]);
-    expect(await (await fetch(`${t.adminUrl}/metrics`)).text()).not.toMatch(/tollgate_config_reload_pending_restart\{/);
+    expect(((await (await fetch(`${admin()}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toEqual([]);
+    expect(await (await fetch(`${admin()}/metrics`)).text()).not.toMatch(/tollgate_config_reload_pending_restart\{/);
   });
 });
