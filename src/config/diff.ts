@@ -124,8 +124,9 @@ export function formatChange(c: ConfigChange): string {
 /**
  * Keys a running gateway binds or reads only when it starts (YAML paths). A reload applies everything
  * else live; a change to one of these is reported (log, /status, `tollgate_config_reload_pending_restart`)
- * until a restart, never refused and never silently ignored. `admin.*` and `redirectHttp.port` are
- * rebound live by the lifecycle and stay pending only when the new bind fails. docs/design.md lists
+ * until a restart, never refused and never silently ignored. `listen.*`, `admin.*` and
+ * `redirectHttp.port` are rebound live by the lifecycle (new listener, then the old one stops) and
+ * stay pending only when that fails. docs/design.md lists
  * what applies live.
  */
 export const RESTART_ONLY_KEYS: readonly string[] = [

@@ -21,7 +21,7 @@ import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
-import { limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { limitHandshakes, listen, secureContextOptions, stopAccepting, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
@@ -31,7 +31,7 @@ import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './stor
 import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
-import { createProxyFront } from '../server/proxy-front.js';
+import { createPassThroughFront, createProxyFront } from '../server/proxy-front.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import type { Server as NetServer } from 'node:net';
 
@@ -171,24 +171,26 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   // listen.proxyProtocol: a TCP front reads the PROXY header, then hands the socket to the TLS server.
-  const front: NetServer | undefined = spec.listen.proxyProtocol
-    ? createProxyFront(app.server, {
-        isTrusted: (ip) => holder.current.isTrustedProxy(ip),
-        timeoutMs: () => ms(live.loaded.spec.limits.headersTimeout),
-        onRefused: (reason, detail) => {
-          metrics.connectionsRejected.labels(`proxy_protocol_${reason}`).inc();
-          logger.warn({ msg: 'PROXY protocol connection refused', reason, detail });
-        },
-      })
-    : undefined;
-  const publicPort = await listen(front ?? app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  const proxyFront = (): NetServer =>
+    createProxyFront(app.server, {
+      isTrusted: (ip) => holder.current.isTrustedProxy(ip),
+      timeoutMs: () => ms(live.loaded.spec.limits.headersTimeout),
+      onRefused: (reason, detail) => {
+        metrics.connectionsRejected.labels(`proxy_protocol_${reason}`).inc();
+        logger.warn({ msg: 'PROXY protocol connection refused', reason, detail });
+      },
+    });
+  // The listener in front of the TLS server, when there is one (PROXY protocol, or moved by a reload).
+  let front: NetServer | undefined = spec.listen.proxyProtocol ? proxyFront() : undefined;
+  let publicPort = await listen(front ?? app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
   // node:http starts its HTTP/1.1 connection checker (headersTimeout) on the server's 'listening':
   // behind the front the TLS server never listens itself, so it is told.
   if (front !== undefined) app.server.emit('listening');
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
+  let redirectHost = spec.listen.host;
   if (spec.redirectHttp) {
-    redirect = createRedirectServer(publicPort, random);
+    redirect = createRedirectServer(() => publicPort, random);
     redirectPort = await listenPlain(redirect, spec.listen.host, opts.ports?.redirect ?? spec.redirectHttp.port);
   }
 
@@ -261,17 +263,38 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
    */
   const rebindSideListeners = async (next: GatewaySpec): Promise<void> => {
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    if (!same(bound.redirectHttp, next.redirectHttp)) {
+    if (!same(bound.listen, next.listen)) {
+      // The public listener moves: a new front (PROXY protocol or pass-through) binds first, then the
+      // old listener stops accepting; connections it accepted go on with the same TLS server.
+      const fresh = next.listen.proxyProtocol ? proxyFront() : createPassThroughFront(app.server);
+      try {
+        const port = await listen(fresh, next.listen.host, opts.ports?.public ?? next.listen.port);
+        const old = front;
+        if (old !== undefined) old.close();
+        else if (!stopAccepting(app.server)) throw new Error('the running listener cannot be stopped on this node version');
+        if (old === undefined) app.server.emit('listening'); // idempotent: keeps node's HTTP/1.1 checker on
+        front = fresh;
+        publicPort = port;
+        bound = { ...bound, listen: next.listen };
+        logger.info({ msg: 'public listener rebound', public: `https://${next.listen.host}:${port}`, proxyProtocol: next.listen.proxyProtocol });
+      } catch (err) {
+        fresh.close();
+        logger.error({ msg: 'public listener could not be rebound; the old one stays', err: String(err) });
+      }
+    }
+    // The redirect listener lives on listen.host: it moves with it, too.
+    if (!same(bound.redirectHttp, next.redirectHttp) || (redirect !== undefined && redirectHost !== bound.listen.host)) {
       try {
         let fresh: HttpServer | undefined;
         let freshPort: number | undefined;
         if (next.redirectHttp) {
-          fresh = createRedirectServer(publicPort, random);
-          freshPort = await listenPlain(fresh, spec.listen.host, opts.ports?.redirect ?? next.redirectHttp.port);
+          fresh = createRedirectServer(() => publicPort, random);
+          freshPort = await listenPlain(fresh, bound.listen.host, opts.ports?.redirect ?? next.redirectHttp.port);
         }
         redirect?.close();
         redirect = fresh;
         redirectPort = freshPort;
+        redirectHost = bound.listen.host;
         bound = { ...bound, redirectHttp: next.redirectHttp };
         logger.info({ msg: 'redirect listener rebound', port: redirectPort ?? null });
       } catch (err) {
@@ -292,7 +315,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   };
   const gateway: Gateway = {
-    publicPort,
+    get publicPort() {
+      return publicPort;
+    },
     get adminPort() {
       return adminRef.app?.port ?? 0;
     },
@@ -386,8 +411,9 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
   };
 }
 
-function createRedirectServer(httpsPort: number, random: Random): HttpServer {
+function createRedirectServer(httpsPortNow: () => number, random: Random): HttpServer {
   return createHttpServer((req, res) => {
+    const httpsPort = httpsPortNow();
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
     const portPart = httpsPort === 443 ? '' : `:${httpsPort}`;
     // Like every answer of the gateway: the client's request id when valid, else a new one.

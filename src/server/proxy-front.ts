@@ -62,3 +62,13 @@ export function createProxyFront(tls: TlsServer, opts: ProxyFrontOptions): Serve
     socket.on('error', () => socket.destroy());
   });
 }
+
+/**
+ * A plain TCP listener handing each connection to `tls` as its own listener would: used when a reload
+ * moves the public listener (`listen.host`/`port`) without `proxyProtocol`.
+ */
+export function createPassThroughFront(tls: TlsServer): Server {
+  return createServer((socket: Socket) => {
+    tls.emit('connection', socket);
+  });
+}

@@ -135,17 +135,17 @@ describe('reload: live keys and pending-restart reporting (issue 16)', () => {
   });
 
   it('ok/restart-only changes are reported by YAML path in the result, /status, metrics and the log', async () => {
-    const r = await reload(base({ workers: 2, listen: { host: '127.0.0.1', port: 18443 }, ca: { dir: './ca', renewal: { maxPerHour: 2 } } }));
-    expect(r.pendingRestart).toEqual(['listen.port', 'workers', 'ca.renewal.maxPerHour']);
+    const r = await reload(base({ workers: 2, ca: { dir: './ca', trustDomain: 'other.local', renewal: { maxPerHour: 2 } } }));
+    expect(r.pendingRestart).toEqual(['workers', 'ca.trustDomain', 'ca.renewal.maxPerHour']);
     // The rest of the reload is in force all the same.
     expect(t.gw.spec.workers).toBe(2);
     const status = (await (await fetch(`${admin()}/status`)).json()) as { pendingRestart: string[] };
-    expect(status.pendingRestart).toEqual(['listen.port', 'workers', 'ca.renewal.maxPerHour']);
+    expect(status.pendingRestart).toEqual(['workers', 'ca.trustDomain', 'ca.renewal.maxPerHour']);
     const metrics = await (await fetch(`${admin()}/metrics`)).text();
-    expect(metrics).toContain('tollgate_config_reload_pending_restart{key="listen.port"} 1');
+    expect(metrics).toContain('tollgate_config_reload_pending_restart{key="ca.trustDomain"} 1');
     expect(metrics).toContain('tollgate_config_reload_pending_restart{key="workers"} 1');
     const warn = await waitFor(() => t.logs.find({ msg: 'config reloaded; these changes take effect only after a restart' })[0]);
-    expect(warn.pendingRestart).toEqual(['listen.port', 'workers', 'ca.renewal.maxPerHour']);
+    expect(warn.pendingRestart).toEqual(['workers', 'ca.trustDomain', 'ca.renewal.maxPerHour']);
   });
 
   it('ok/a failed reload leaves the pending list; reverting the keys clears it', async () => {
@@ -156,5 +156,84 @@ describe('reload: live keys and pending-restart reporting (issue 16)', () => {
     expect(r.pendingRestart).toEqual([]);
     expect(((await (await fetch(`${admin()}/status`)).json()) as { pendingRestart: string[] }).pendingRestart).toEqual([]);
     expect(await (await fetch(`${admin()}/metrics`)).text()).not.toMatch(/tollgate_config_reload_pending_restart\{/);
+  });
+});
+
+/** Writes `header` on a new TCP connection, then one HTTP/1.1 GET over TLS: the status (0 when closed first). */
+async function viaBalancer(port: number, ca: string, header: string, path: string): Promise<number> {
+  const raw = tcpConnect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    raw.once('connect', () => resolve());
+    raw.once('error', reject);
+  });
+  raw.write(header);
+  return new Promise((resolve) => {
+    const s = tlsConnect({ socket: raw, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    let text = '';
+    s.once('secureConnect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    s.on('error', () => undefined);
+    s.once('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+  });
+}
+
+describe('reload: the public listener is rebound live (issue 16)', () => {
+  let up: TestUpstream;
+  let t: TestGateway;
+  const cfg = (listen: Record<string, unknown>) => ({
+    listen: { host: '127.0.0.1', port: 0, ...listen },
+    trustedProxies: ['127.0.0.1'],
+    routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'up' }],
+    upstreams: { up: { targets: [{ url: up.url }] } },
+  });
+  beforeAll(async () => {
+    up = await startUpstream('up');
+    t = await startTestGateway(cfg({}));
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await up?.close();
+  });
+
+  it('ok/listen.proxyProtocol on and off: a new listener each time, open connections go on, the old port stops', async () => {
+    const firstPort = t.gw.publicPort;
+    const kept = tlsConnect({ host: '127.0.0.1', port: firstPort, ca: t.rootPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    await new Promise<void>((resolve) => kept.once('secureConnect', () => resolve()));
+    let keptData = '';
+    kept.on('data', (c: Buffer) => (keptData += c.toString('latin1')));
+    kept.write('GET /before HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await waitFor(() => keptData.includes('HTTP/1.1 200 '), { what: 'first answer' });
+
+    await t.writeConfig(cfg({ proxyProtocol: true }));
+    const r = await t.gw.reload();
+    expect(r.result).toBe('success');
+    expect(r.pendingRestart).toEqual([]);
+    const proxied = t.gw.publicPort;
+    expect(proxied).not.toBe(firstPort);
+    // The connection accepted before the reload still serves.
+    keptData = '';
+    kept.write('GET /kept HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await waitFor(() => keptData.includes('HTTP/1.1 200 '), { what: 'answer on the kept connection' });
+    // The old port no longer accepts.
+    const refused = await new Promise<string>((resolve) => {
+      const s = tcpConnect(firstPort, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+    // The new one speaks PROXY protocol.
+    expect(await viaBalancer(proxied, t.rootPem, 'PROXY TCP4 198.51.100.3 127.0.0.1 1000 443\r\n', '/proxied')).toBe(200);
+    expect(up.seen.find((s) => s.url === '/proxied')?.headers['x-forwarded-for']).toBe('198.51.100.3');
+    expect(await viaBalancer(proxied, t.rootPem, '', '/no-header')).toBe(0);
+
+    await t.writeConfig(cfg({}));
+    expect((await t.gw.reload()).result).toBe('success');
+    const plain = t.gw.publicPort;
+    expect(plain).not.toBe(proxied);
+    expect(await viaBalancer(plain, t.rootPem, '', '/plain-again')).toBe(200);
+    kept.destroy();
   });
 });
