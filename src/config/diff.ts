@@ -144,11 +144,6 @@ export const RESTART_ONLY_KEYS: readonly string[] = [
   'ca.renewal.maxPerHour',
   'ca.api.enabled',
   'ca.api.pathPrefix',
-  'limits.newConnectionsPerIp.count',
-  'limits.newConnectionsPerIp.per',
-  'limits.caFailuresPerIp.count',
-  'limits.caFailuresPerIp.per',
-  'limits.caFailuresPerIp.block',
 ];
 
 function at(spec: unknown, path: string): unknown {

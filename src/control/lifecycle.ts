@@ -28,7 +28,7 @@ import { PoolRegistry } from './registries.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
-import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
+import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
 import { createPassThroughFront, createProxyFront } from '../server/proxy-front.js';
@@ -88,6 +88,7 @@ export interface Gateway {
 }
 
 const ms = (d: string): number => parseDuration(d) ?? 0;
+const ALLOWED: Promise<boolean> = Promise.resolve(true);
 
 function listenerLimits(spec: GatewaySpec): ListenerLimits {
   return {
@@ -121,8 +122,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const firstStore: ManagedStore = await createStoreFor(spec.store, storeDeps);
   // Shared counting must be settled (connected, or known down) before the first request.
   await firstStore.ready();
-  const guardLimits = { ...edgeGuardLimits(spec), ...opts.edgeGuard };
-  const guard = createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
+  // The edge guard is rebuilt when a reload changes its limits (its counts start afresh, as a changed
+  // rate limit's bucket does); the listener and the CA API reach it through `guardNow`.
+  let guardLimits = { ...edgeGuardLimits(spec), ...opts.edgeGuard };
+  const newGuard = (): EdgeGuard => createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
+  let guard = newGuard();
+  const guardNow: EdgeGuard = {
+    allowHandshake: (ip) => (guardLimits.handshakes.points > 0 ? guard.allowHandshake(ip) : ALLOWED),
+    recordCaFailure: (ip) => guard.recordCaFailure(ip),
+    caBlocked: (ip) => guard.caBlocked(ip),
+  };
   const registry = new PoolRegistry({
     clock,
     random,
@@ -152,7 +161,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     limits: listenerLimits(spec),
     pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
     random,
-    fixed: guardCaPlugin(tls.caPlugin(), guard, { retryAfterSec: guardLimits.caFailures.blockSec, onRefused: () => metrics.edgeGuardRejections.labels('ca').inc() }),
+    fixed: guardCaPlugin(tls.caPlugin(), guardNow, {
+      get retryAfterSec() {
+        return guardLimits.caFailures.blockSec;
+      },
+      onRefused: () => metrics.edgeGuardRejections.labels('ca').inc(),
+    }),
     dataPath: opts.dataPath,
     overloadSampler: opts.overloadSampler,
   });
@@ -166,9 +180,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (tls.refuses(socket)) socket.destroy();
   });
 
-  if (guardLimits.handshakes.points > 0) {
-    limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
-  }
+  limitHandshakes(app.server, guardNow.allowHandshake, () => metrics.edgeGuardRejections.labels('handshake').inc());
 
   // listen.proxyProtocol: a TCP front reads the PROXY header, then hands the socket to the TLS server.
   const proxyFront = (): NetServer =>
@@ -242,6 +254,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
     await rebindSideListeners(next.spec);
+    const nextGuard = { ...edgeGuardLimits(next.spec), ...opts.edgeGuard };
+    if (JSON.stringify(nextGuard) !== JSON.stringify(guardLimits)) {
+      guardLimits = nextGuard;
+      guard = newGuard();
+    }
     // Never silently ignored: what only a restart applies is reported until the restart (or a revert).
     pendingRestart = restartKeysChanged(bound, next.spec);
     metrics.reloadPendingRestart.reset();

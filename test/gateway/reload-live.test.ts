@@ -134,6 +134,18 @@ describe('reload: live keys and pending-restart reporting (issue 16)', () => {
     await waitFor(async () => fetch(`http://127.0.0.1:${port}/x`, { redirect: 'manual' }).then(() => false, () => true), { timeoutMs: 10_000, what: 'redirect closed' });
   });
 
+  it('ok/limits.newConnectionsPerIp applies live: past the new count a new connection is reset', async () => {
+    await reload(base({ limits: { newConnectionsPerIp: { count: 2, per: '1m' } } }));
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await handshake(t.gw.publicPort, t.rootPem, 'localhost');
+      outcomes.push(typeof r === 'string' ? 'refused' : 'ok');
+    }
+    expect(outcomes).toEqual(['ok', 'ok', 'refused']);
+    await reload(base());
+    expect(typeof (await handshake(t.gw.publicPort, t.rootPem, 'localhost'))).toBe('object');
+  });
+
   it('ok/restart-only changes are reported by YAML path in the result, /status, metrics and the log', async () => {
     const r = await reload(base({ workers: 2, ca: { dir: './ca', trustDomain: 'other.local', renewal: { maxPerHour: 2 } } }));
     expect(r.pendingRestart).toEqual(['workers', 'ca.trustDomain', 'ca.renewal.maxPerHour']);
