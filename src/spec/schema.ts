@@ -128,7 +128,7 @@ export const LimitsSpec = z.strictObject({
   headersTimeout: positiveDuration.default('10s'),
   idleTimeout: positiveDuration.default('60s'),
   maxConcurrentStreams: z.number().int().min(1).default(100),
-  /** Abuse guard: new connections per client IP (per process); count 0 turns it off. Read at start. */
+  /** Abuse guard: new connections per client IP (per process); count 0 turns it off. Applied on reload (counts start afresh). */
   newConnectionsPerIp: z
     .strictObject({ count: z.number().int().min(0).default(1000), per: positiveDuration.default('10s') })
     .prefault({}),
@@ -147,7 +147,7 @@ export const LimitsSpec = z.strictObject({
       maxHeapFraction: z.number().min(0).max(1).default(0.95),
     })
     .prefault({}),
-  /** Abuse guard: refused CA API credentials per client IP before the IP is blocked. Read at start. */
+  /** Abuse guard: refused CA API credentials per client IP before the IP is blocked. Applied on reload (counts start afresh). */
   caFailuresPerIp: z
     .strictObject({ count: z.number().int().min(1).default(10), per: positiveDuration.default('10m'), block: positiveDuration.default('15m') })
     .prefault({}),
