@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { connect as h2Connect } from 'node:http2';
 import type { Agent } from 'undici';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
@@ -118,6 +119,28 @@ describe('PROXY protocol on the listener (issue 16)', () => {
     const r = await viaBalancer(t.gw.publicPort, t.rootPem, v2Ipv6(src), '/v2', true);
     expect(r.status).toBe(200);
     expect(seen('/v2')?.headers['x-forwarded-for']).toBe('2001:db8::42');
+  });
+
+  it('ok/HTTP/2 behind a PROXY header: streams of the session carry the declared client', async () => {
+    const raw = await tcp(t.gw.publicPort);
+    raw.write(v1('198.51.100.33'));
+    const socket = tlsConnect({ socket: raw, ca: t.rootPem, servername: 'localhost', ALPNProtocols: ['h2'] });
+    const session = h2Connect(`https://localhost:${t.gw.publicPort}`, { createConnection: () => socket });
+    try {
+      for (const path of ['/h2-a', '/h2-b']) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = session.request({ ':path': path });
+          req.once('response', (h) => resolve(Number(h[':status'])));
+          req.once('error', reject);
+          req.resume();
+          req.end();
+        });
+        expect(status).toBe(200);
+        expect(seen(path)?.headers['x-forwarded-for']).toBe('198.51.100.33');
+      }
+    } finally {
+      session.close();
+    }
   });
 
   it('ok/v2 LOCAL (a balancer health check) keeps the socket address', async () => {
