@@ -109,6 +109,9 @@ export function checkReferences(raw: unknown): { problems: ConfigIssue[]; warnin
     if (family === 0 || !okBits || extra !== undefined) problems.push(issue(['trustedProxies', i], 'expected an IP address or CIDR like 10.0.0.0/8'));
   });
   problems.push(...portClashes(root));
+  if (obj(root.listen)?.proxyProtocol === true && arr(root.trustedProxies).length === 0) {
+    warnings.push(issue(['listen', 'proxyProtocol'], 'no trustedProxies: every connection will be refused (only trusted peers may send a PROXY header)'));
+  }
 
   // Shadowing needs whole routes: look among the routes that are valid on their own.
   const valid: { index: number; route: RouteSpec }[] = [];

@@ -115,7 +115,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       return () => keyRefreshers.delete(refresh);
     },
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
-    connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap.', labelNames: ['reason'] as const, registers: [registry] }),
+    connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap or the PROXY protocol front (reason proxy_protocol_*).', labelNames: ['reason'] as const, registers: [registry] }),
     overloadShed: new Counter({ name: 'tollgate_overload_shed_total', help: 'Connections and requests shed by the overload manager.', labelNames: ['kind'] as const, registers: [registry] }),
     overloaded: new Gauge({ name: 'tollgate_overloaded', help: '1 while the overload manager sheds new connections and requests.', registers: [registry] }),
     bodyCuts: new Counter({ name: 'tollgate_request_body_cuts_total', help: 'Requests whose body was cut: too slow (body_timeout) or left unread after a gateway answer (unread_body).', labelNames: ['kind'] as const, registers: [registry] }),

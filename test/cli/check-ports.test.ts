@@ -46,6 +46,15 @@ describe('check: port clashes and client-address keys', () => {
     ]);
   });
 
+  it('ok/proxyProtocol without trustedProxies is a warning naming listen.proxyProtocol', () => {
+    const a = analyzeConfigText('listen: { proxyProtocol: true }\n', '/');
+    expect(a.problems).toEqual([]);
+    expect(a.warnings.map((w) => formatIssue(w).replace(/^\S+:\d+:\d+ /, ''))).toEqual([
+      'listen.proxyProtocol: no trustedProxies: every connection will be refused (only trusted peers may send a PROXY header)',
+    ]);
+    expect(analyzeConfigText('listen: { proxyProtocol: true }\ntrustedProxies: [10.0.0.0/8]\n', '/').warnings).toEqual([]);
+  });
+
   describe('through the CLI', () => {
     let dir: string;
     beforeAll(async () => {
