@@ -21,7 +21,7 @@ import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
-import { limitHandshakes, listen, secureContextOptions, stopAccepting, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
@@ -31,7 +31,7 @@ import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './stor
 import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
-import { createPassThroughFront, createProxyFront } from '../server/proxy-front.js';
+import { createFront } from '../server/proxy-front.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import type { Server as NetServer } from 'node:net';
 
@@ -182,9 +182,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   limitHandshakes(app.server, guardNow.allowHandshake, () => metrics.edgeGuardRejections.labels('handshake').inc());
 
-  // listen.proxyProtocol: a TCP front reads the PROXY header, then hands the socket to the TLS server.
-  const proxyFront = (): NetServer =>
-    createProxyFront(app.server, {
+  // The public port is a TCP front handing sockets to the TLS server (server/proxy-front.ts), so a
+  // reload can move it and switch listen.proxyProtocol for new connections.
+  let proxyProtocol = spec.listen.proxyProtocol;
+  const newFront = (): NetServer =>
+    createFront(app.server, {
+      proxyProtocol: () => proxyProtocol,
       isTrusted: (ip) => holder.current.isTrustedProxy(ip),
       timeoutMs: () => ms(live.loaded.spec.limits.headersTimeout),
       onRefused: (reason, detail) => {
@@ -192,12 +195,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         logger.warn({ msg: 'PROXY protocol connection refused', reason, detail });
       },
     });
-  // The listener in front of the TLS server, when there is one (PROXY protocol, or moved by a reload).
-  let front: NetServer | undefined = spec.listen.proxyProtocol ? proxyFront() : undefined;
-  let publicPort = await listen(front ?? app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  let front: NetServer = newFront();
+  let publicPort = await listen(front, spec.listen.host, opts.ports?.public ?? spec.listen.port);
   // node:http starts its HTTP/1.1 connection checker (headersTimeout) on the server's 'listening':
-  // behind the front the TLS server never listens itself, so it is told.
-  if (front !== undefined) app.server.emit('listening');
+  // the TLS server never listens itself, so it is told.
+  app.server.emit('listening');
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
   let redirectHost = spec.listen.host;
@@ -274,31 +276,30 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // What the listeners were bound with: the start config, but for the ones a reload rebinds.
   let bound: GatewaySpec = spec;
   /**
-   * `admin` and `redirectHttp` are rebound live: the new listener first, then the old one closes (its
-   * connections finish; not awaited, since POST /reload itself may be running on the old admin).
-   * A bind that fails leaves the old listener and the key pending, with an error in the log.
+   * The listeners a reload moves: `listen.host`/`port`, `redirectHttp` and `admin` get a new listener
+   * first, then the old one closes (its connections finish; the admin's close is not awaited, since
+   * POST /reload itself may be running on it). `listen.proxyProtocol` switches for new connections in
+   * place. A bind that fails leaves the old listener and the key pending, with an error in the log.
    */
   const rebindSideListeners = async (next: GatewaySpec): Promise<void> => {
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    if (!same(bound.listen, next.listen)) {
-      // The public listener moves: a new front (PROXY protocol or pass-through) binds first, then the
-      // old listener stops accepting; connections it accepted go on with the same TLS server.
-      const fresh = next.listen.proxyProtocol ? proxyFront() : createPassThroughFront(app.server);
+    proxyProtocol = next.listen.proxyProtocol;
+    let listenNow = { ...next.listen, host: bound.listen.host, port: bound.listen.port };
+    if (bound.listen.host !== next.listen.host || bound.listen.port !== next.listen.port) {
+      const fresh = newFront();
       try {
         const port = await listen(fresh, next.listen.host, opts.ports?.public ?? next.listen.port);
-        const old = front;
-        if (old !== undefined) old.close();
-        else if (!stopAccepting(app.server)) throw new Error('the running listener cannot be stopped on this node version');
-        if (old === undefined) app.server.emit('listening'); // idempotent: keeps node's HTTP/1.1 checker on
+        front.close();
         front = fresh;
         publicPort = port;
-        bound = { ...bound, listen: next.listen };
-        logger.info({ msg: 'public listener rebound', public: `https://${next.listen.host}:${port}`, proxyProtocol: next.listen.proxyProtocol });
+        listenNow = next.listen;
+        logger.info({ msg: 'public listener rebound', public: `https://${next.listen.host}:${port}` });
       } catch (err) {
         fresh.close();
         logger.error({ msg: 'public listener could not be rebound; the old one stays', err: String(err) });
       }
     }
+    bound = { ...bound, listen: listenNow };
     // The redirect listener lives on listen.host: it moves with it, too.
     if (!same(bound.redirectHttp, next.redirectHttp) || (redirect !== undefined && redirectHost !== bound.listen.host)) {
       try {
@@ -318,7 +319,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         logger.error({ msg: 'redirect listener could not be rebound; the old one stays', err: String(err) });
       }
     }
-    if (adminRef.serve !== undefined && !same(bound.admin, next.admin)) {
+    // A process without an admin listener (a cluster worker other than the admin one) has none to move.
+    if (adminRef.serve === undefined) bound = { ...bound, admin: next.admin };
+    else if (!same(bound.admin, next.admin)) {
       try {
         const fresh = await adminRef.serve(next.admin);
         const old = adminRef.app;
@@ -393,11 +396,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 }
 
 /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes what is left. */
-async function drain(app: PublicApp, timeoutMs: number, clock: Clock, front?: NetServer): Promise<void> {
+async function drain(app: PublicApp, timeoutMs: number, clock: Clock, front: NetServer): Promise<void> {
   const server: Http2SecureServer = app.server;
-  // Behind a PROXY protocol front the TLS server never listened: the front is what stops accepting.
-  if (front !== undefined) server.close();
-  const closed = new Promise<void>((resolve) => (front ?? server).close(() => resolve()));
+  // The front is what accepts; the TLS server (never listening itself) is closed last, so its idle
+  // sweep, body timer and HTTP/1.1 header checker run through the drain.
+  const closed = new Promise<void>((resolve) => front.close(() => resolve()));
   // HTTP/2: GOAWAY, streams in flight finish. HTTP/1.1: idle keep-alive sockets close now; busy ones
   // close after their response (it carries `connection: close`).
   for (const session of app.tracker.sessions) session.close();
@@ -415,6 +418,7 @@ async function drain(app: PublicApp, timeoutMs: number, clock: Clock, front?: Ne
   }
   for (const socket of app.tracker.sockets) socket.destroy();
   await closed;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 /** The edge guard's limits from `limits` (whole seconds, as rate-limiter-flexible counts). */

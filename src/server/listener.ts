@@ -332,20 +332,6 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, random: R
   socket.end(`${head}connection: close\r\n\r\n${r.body}`);
 }
 
-/**
- * Stops `server` accepting connections without closing it: its open connections, the idle sweep,
- * node's HTTP/1.1 header checker and the overload manager go on (a reload moved the listener to a
- * front, server/proxy-front.ts). node:net has no public call for this; false (nothing done) when the
- * internal handle is not where node 20 keeps it.
- */
-export function stopAccepting(server: NetServer): boolean {
-  const s = server as NetServer & { _handle?: { close(): void } | null };
-  if (s._handle === undefined || s._handle === null || typeof s._handle.close !== 'function') return false;
-  s._handle.close();
-  s._handle = null;
-  return true;
-}
-
 /** Listens and resolves with the bound port. */
 export function listen(server: NetServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
