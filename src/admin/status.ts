@@ -54,6 +54,7 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
     generation: snap.generation,
     draining: gw.draining,
     lastReload: last ? { at: last.at, result: last.result, error: last.error } : null,
+    pendingRestart: gw.pendingRestart ?? [],
     routes,
     upstreams,
     certificates: gw.tls.certificates(),

@@ -23,6 +23,8 @@ import type { Identity } from '../core/types.js';
 import { bearerToken } from '../identity/jwt.js';
 import { CaError, type Authority } from './authority.js';
 import { parseCsr } from './requests.js';
+import { clientIpOf } from '../http/forwarded.js';
+import { peerAddressOf, tlsSocketOf } from '../tls/peer.js';
 
 /** What the CA API needs from the gateway. */
 export interface CaApiDeps {
@@ -51,6 +53,8 @@ export interface CaRequestRecord {
   readonly method: string;
   readonly path: string;
   readonly proto: 'h2' | 'http/1.1';
+  /** The connection's client address (the PROXY protocol source when there is one). */
+  readonly client: string;
   readonly status: number;
   readonly code: string | undefined;
   readonly durationMs: number;
@@ -213,6 +217,7 @@ export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync<Record<never, n
         method: req.method,
         path: q === -1 ? url : url.slice(0, q),
         proto: req.raw.httpVersion === '2.0' ? 'h2' : 'http/1.1',
+        client: clientIpOf(peerAddressOf(tlsSocketOf(req.raw)) ?? req.ip),
         status: reply.statusCode,
         code: errorCodes.get(reply),
         durationMs: deps.clock.now() - (started.get(req) ?? deps.clock.now()),

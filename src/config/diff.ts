@@ -120,3 +120,39 @@ export function formatChange(c: ConfigChange): string {
   const sign = c.change === 'added' ? '+' : c.change === 'removed' ? '-' : '~';
   return `${c.risky ? 'RISKY ' : ''}${sign} ${c.kind} ${c.subject}: ${c.detail}${c.risky ? ` (${c.risky})` : ''}`;
 }
+
+/**
+ * Keys a running gateway binds or reads only when it starts (YAML paths). A reload applies everything
+ * else live; a change to one of these is reported (log, /status, `tollgate_config_reload_pending_restart`)
+ * until a restart, never refused and never silently ignored. `listen.*`, `admin.*` and
+ * `redirectHttp.port` are rebound live by the lifecycle (new listener, then the old one stops) and
+ * stay pending only when that fails. docs/design.md lists
+ * what applies live.
+ */
+export const RESTART_ONLY_KEYS: readonly string[] = [
+  'listen.host',
+  'listen.port',
+  'listen.proxyProtocol',
+  'redirectHttp.port',
+  'workers',
+  'admin.host',
+  'admin.port',
+  'admin.allowedHosts',
+  'ca.dir',
+  'ca.trustDomain',
+  'ca.renewal.window',
+  'ca.renewal.maxPerHour',
+  'ca.api.enabled',
+  'ca.api.pathPrefix',
+];
+
+function at(spec: unknown, path: string): unknown {
+  let v: unknown = spec;
+  for (const k of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
+
+/** The restart-only keys whose value in `next` differs from the one the gateway `started` with, in RESTART_ONLY_KEYS order. */
+export function pendingRestart(started: GatewaySpec, next: GatewaySpec): string[] {
+  return RESTART_ONLY_KEYS.filter((k) => !same(at(started, k), at(next, k)));
+}

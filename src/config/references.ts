@@ -108,12 +108,9 @@ export function checkReferences(raw: unknown): { problems: ConfigIssue[]; warnin
     const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
     if (family === 0 || !okBits || extra !== undefined) problems.push(issue(['trustedProxies', i], 'expected an IP address or CIDR like 10.0.0.0/8'));
   });
-  const admin = obj(root.admin) ?? {};
-  const listen = obj(root.listen) ?? {};
-  const adminPort = admin.port ?? 9901;
-  const listenPort = listen.port ?? 8443;
-  if (adminPort !== 0 && adminPort === listenPort && (admin.host ?? '127.0.0.1') === (listen.host ?? '0.0.0.0')) {
-    problems.push(issue(['admin', 'port'], 'must differ from listen.port'));
+  problems.push(...portClashes(root));
+  if (obj(root.listen)?.proxyProtocol === true && arr(root.trustedProxies).length === 0) {
+    warnings.push(issue(['listen', 'proxyProtocol'], 'no trustedProxies: every connection will be refused (only trusted peers may send a PROXY header)'));
   }
 
   // Shadowing needs whole routes: look among the routes that are valid on their own.
@@ -128,6 +125,38 @@ export function checkReferences(raw: unknown): { problems: ConfigIssue[]; warnin
     if (a && b) warnings.push(issue(['routes', a.index], `route "${a.route.name}" is shadowed by route "${b.route.name}" and never matches`));
   }
   return { problems, warnings };
+}
+
+/** Whether two bind addresses can take the same port: equal, or one a wildcard covering the other. */
+function hostsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true; // '::' is dual-stack on Linux: it covers IPv4 too
+  const wild4 = (h: string): boolean => h === '0.0.0.0';
+  return (wild4(a) && isIP(b) !== 6) || (wild4(b) && isIP(a) !== 6);
+}
+
+/**
+ * The listeners `start` binds (public, admin, redirect on `listen.host`) that would take the same
+ * port: start fails with EADDRINUSE on them, so `check` says so first. Port 0 (any free port) never clashes.
+ */
+function portClashes(root: Record<string, unknown>): ConfigIssue[] {
+  const admin = obj(root.admin) ?? {};
+  const listen = obj(root.listen) ?? {};
+  const redirect = obj(root.redirectHttp);
+  const str0 = (v: unknown, d: string): string => (typeof v === 'string' ? v : d);
+  const num0 = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
+  const listenHost = str0(listen.host, '0.0.0.0');
+  const binds: { path: PropertyKey[]; name: string; host: string; port: number }[] = [
+    { path: ['listen', 'port'], name: 'listen.port', host: listenHost, port: num0(listen.port, 8443) },
+    { path: ['admin', 'port'], name: 'admin.port', host: str0(admin.host, '127.0.0.1'), port: num0(admin.port, 9901) },
+  ];
+  if (redirect !== undefined) binds.push({ path: ['redirectHttp', 'port'], name: 'redirectHttp.port', host: listenHost, port: num0(redirect.port, -1) });
+  const out: ConfigIssue[] = [];
+  for (let i = 1; i < binds.length; i++) {
+    const b = binds[i] as (typeof binds)[number];
+    const first = binds.slice(0, i).find((a) => a.port === b.port && b.port > 0 && hostsOverlap(a.host, b.host));
+    if (first !== undefined) out.push(issue(b.path, `port ${b.port} is already taken by ${first.name} (${first.host}:${first.port}); it must differ`));
+  }
+  return out;
 }
 
 /** Files the config names (serving cert and key, client CAs, JWKS files), as written in the config, with their YAML path. */

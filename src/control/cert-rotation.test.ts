@@ -54,6 +54,31 @@ describe('cert rotation', () => {
     }
   });
 
+  it('ok/replan issues for the new names and lifetime at once, without calling onRotate', async () => {
+    let rotations = 0;
+    const rotation = await createCertRotation({
+      authority: ca,
+      serverNames: ['localhost'],
+      trustDomain: 'tollgate.local',
+      ttlMs: 3_600_000,
+      clock: systemClock,
+      onRotate: () => rotations++,
+    });
+    try {
+      const before = rotation.current();
+      await rotation.replan(['gw.example', '192.0.2.8'], 7_200_000);
+      const after = rotation.current();
+      expect(after.keyPem).not.toBe(before.keyPem);
+      expect(sanNamesOf(parseCertificate(after.certPem))).toMatchObject({ dns: ['gw.example'], ip: ['192.0.2.8'] });
+      const lifetime = after.notAfter.getTime() - Date.now();
+      expect(lifetime).toBeGreaterThan(3_600_000);
+      expect(lifetime).toBeLessThanOrEqual(7_200_000);
+      expect(rotations).toBe(0);
+    } finally {
+      rotation.close();
+    }
+  });
+
   it('ok/renews at 2/3 of the lifetime with a new key, on the injected scheduler; close() stops it', async () => {
     const rotated: ServingCredentials[] = [];
     const clock = new ManualClock(systemClock.now());

@@ -40,6 +40,12 @@ export interface CertRotationDeps {
 export interface CertRotation {
   /** The newest credentials. */
   current(): ServingCredentials;
+  /**
+   * Issues a certificate for new names and lifetime now and renews that one from then on (a reload
+   * changed `tls.serverNames` or `ca.workloadTTL`). On failure nothing changes. Does not call `onRotate`:
+   * the reload that asked puts the new certificate in force itself.
+   */
+  replan(serverNames: readonly string[], ttlMs: number): Promise<void>;
   /** Stops renewing. */
   close(): void;
 }
@@ -74,7 +80,8 @@ async function issueServing(deps: CertRotationDeps): Promise<ServingCredentials 
  * an unref'd timer, so the rotation never keeps the process alive. A failed renewal is retried after
  * a tenth of the lifetime (at most a minute) while the current certificate is still valid.
  */
-export async function createCertRotation(deps: CertRotationDeps): Promise<CertRotation> {
+export async function createCertRotation(initial: CertRotationDeps): Promise<CertRotation> {
+  let deps = initial;
   let creds = await issueServing(deps);
   const scheduler = deps.scheduler ?? systemScheduler;
   let timer: TimerHandle | undefined;
@@ -93,14 +100,17 @@ export async function createCertRotation(deps: CertRotationDeps): Promise<CertRo
       schedule(renewAt() - deps.clock.now());
       return;
     }
-    issueServing(deps).then(
+    const plan = deps;
+    issueServing(plan).then(
       (fresh) => {
-        if (closed) return;
+        // A replan while this renewal ran has put a newer plan in force: this one is stale.
+        if (closed || plan !== deps) return;
         creds = fresh;
         schedule(renewAt() - deps.clock.now());
         deps.onRotate(stripped(fresh));
       },
       (err: unknown) => {
+        if (closed || plan !== deps) return;
         deps.onError?.(err);
         schedule(Math.min(deps.ttlMs / 10, MAX_RETRY_MS));
       },
@@ -110,6 +120,16 @@ export async function createCertRotation(deps: CertRotationDeps): Promise<CertRo
 
   return {
     current: () => stripped(creds),
+    replan: async (serverNames, ttlMs) => {
+      const planned = { ...deps, serverNames: [...serverNames], ttlMs };
+      const fresh = await issueServing(planned);
+      if (closed) return;
+      deps = planned;
+      creds = fresh;
+      timer?.cancel();
+      timer = undefined;
+      schedule(renewAt() - deps.clock.now());
+    },
     close: () => {
       closed = true;
       timer?.cancel();

@@ -11,6 +11,7 @@ import { compileRoutes, type RouteEntry } from '../router/compile.js';
 import { compileTrustedProxies } from '../http/forwarded.js';
 import { compileLimitPolicy } from '../policy/rate-limit.js';
 import { compileMtlsAllow } from '../policy/authz.js';
+import { compileIpAccess } from '../policy/ip-access.js';
 import { compileJwtAuth } from '../identity/jwt.js';
 import type { CounterStore } from '../store/counter-store.js';
 import type { CompiledRetries, CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
@@ -54,6 +55,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
     mtlsAllow: route.auth?.mtls ? compileMtlsAllow(route.auth.mtls.allow) : undefined,
     jwt: route.auth?.jwt ? compileJwtAuth(route.auth.jwt, baseDir, clock) : undefined,
     limits: compileLimitPolicy(route.name, route.rateLimit, route.quota),
+    ipAccess: route.ipAccess === undefined ? undefined : compileIpAccess(route.ipAccess, `routes.${route.name}.ipAccess`),
   });
 }
 

@@ -14,6 +14,13 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { GatewayError, renderError, STATUS } from '../core/errors.js';
 import type { EdgeGuard } from '../policy/edge-guard.js';
+import { clientIpOf } from '../http/forwarded.js';
+import { peerAddressOf, tlsSocketOf } from '../tls/peer.js';
+
+/** The client's address as the guard counts it: the PROXY protocol source when there is one. */
+function ipOf(req: { raw: Parameters<typeof tlsSocketOf>[0]; ip: string }): string {
+  return clientIpOf(peerAddressOf(tlsSocketOf(req.raw)) ?? req.ip);
+}
 
 const CREDENTIAL_REFUSED: ReadonlySet<number> = new Set([STATUS.UNAUTHENTICATED, STATUS.FORBIDDEN, STATUS.TOKEN_REUSED]);
 
@@ -33,14 +40,14 @@ export function guardCaPlugin(fixed: FixedRoutes | undefined, guard: EdgeGuard, 
   if (fixed === undefined) return undefined;
   const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     app.addHook('onRequest', async (req, reply) => {
-      if (!(await guard.caBlocked(req.ip))) return;
+      if (!(await guard.caBlocked(ipOf(req)))) return;
       opts.onRefused();
       const err = new GatewayError('RATE_LIMITED', 'Too many failed CA requests from this address', { headers: { 'retry-after': String(opts.retryAfterSec) } });
       const r = renderError(err, String(req.id));
       await reply.code(r.status).headers(r.headers).send(r.body);
     });
     app.addHook('onResponse', async (req, reply) => {
-      if (CREDENTIAL_REFUSED.has(reply.statusCode)) await guard.recordCaFailure(req.ip);
+      if (CREDENTIAL_REFUSED.has(reply.statusCode)) await guard.recordCaFailure(ipOf(req));
     });
     await app.register(fixed.plugin);
   };

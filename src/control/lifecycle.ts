@@ -12,6 +12,7 @@ import { systemRandom, type Random } from '../core/random.js';
 import { durationMs } from '../core/duration.js';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatIssue } from '../config/validate.js';
+import { pendingRestart as restartKeysChanged } from '../config/diff.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
@@ -27,9 +28,12 @@ import { PoolRegistry } from './registries.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
-import { createEdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
+import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
 import { guardCaPlugin } from './edge-guard.js';
 import type { Sampler } from '../server/overload.js';
+import { createFront } from '../server/proxy-front.js';
+import { acceptRequestId, newRequestId } from '../http/request-id.js';
+import type { Server as NetServer } from 'node:net';
 
 export type { ReloadResult } from '../runtime/view.js';
 
@@ -76,12 +80,15 @@ export interface Gateway {
   readonly lastReload: ReloadResult | undefined;
   readonly draining: boolean;
   readonly spec: GatewaySpec;
+  /** Restart-only keys (YAML paths) the config in force changed since start (config/diff.ts). */
+  readonly pendingRestart: readonly string[];
   reload(): Promise<ReloadResult>;
   /** Drains (up to shutdown.drainTimeout) and closes everything. */
   shutdown(): Promise<void>;
 }
 
 const ms = durationMs;
+const ALLOWED: Promise<boolean> = Promise.resolve(true);
 
 function listenerLimits(spec: GatewaySpec): ListenerLimits {
   return {
@@ -115,8 +122,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const firstStore: ManagedStore = await createStoreFor(spec.store, storeDeps);
   // Shared counting must be settled (connected, or known down) before the first request.
   await firstStore.ready();
-  const guardLimits = { ...edgeGuardLimits(spec), ...opts.edgeGuard };
-  const guard = createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
+  // The edge guard is rebuilt when a reload changes its limits (its counts start afresh, as a changed
+  // rate limit's bucket does); the listener and the CA API reach it through `guardNow`.
+  let guardLimits = { ...edgeGuardLimits(spec), ...opts.edgeGuard };
+  const newGuard = (): EdgeGuard => createEdgeGuard({ ...guardLimits, onError: (err) => logger.warn({ msg: 'edge guard error; allowing', err: String(err) }) });
+  let guard = newGuard();
+  const guardNow: EdgeGuard = {
+    allowHandshake: (ip) => (guardLimits.handshakes.points > 0 ? guard.allowHandshake(ip) : ALLOWED),
+    recordCaFailure: (ip) => guard.recordCaFailure(ip),
+    caBlocked: (ip) => guard.caBlocked(ip),
+  };
   const registry = new PoolRegistry({
     clock,
     random,
@@ -146,7 +161,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     limits: listenerLimits(spec),
     pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
     random,
-    fixed: guardCaPlugin(tls.caPlugin(), guard, { retryAfterSec: guardLimits.caFailures.blockSec, onRefused: () => metrics.edgeGuardRejections.labels('ca').inc() }),
+    fixed: guardCaPlugin(tls.caPlugin(), guardNow, {
+      get retryAfterSec() {
+        return guardLimits.caFailures.blockSec;
+      },
+      onRefused: () => metrics.edgeGuardRejections.labels('ca').inc(),
+    }),
     dataPath: opts.dataPath,
     overloadSampler: opts.overloadSampler,
   });
@@ -160,19 +180,36 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (tls.refuses(socket)) socket.destroy();
   });
 
-  if (guardLimits.handshakes.points > 0) {
-    limitHandshakes(app.server, (ip) => guard.allowHandshake(ip), () => metrics.edgeGuardRejections.labels('handshake').inc());
-  }
+  limitHandshakes(app.server, guardNow.allowHandshake, () => metrics.edgeGuardRejections.labels('handshake').inc());
 
-  const publicPort = await listen(app.server, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  // The public port is a TCP front handing sockets to the TLS server (server/proxy-front.ts), so a
+  // reload can move it and switch listen.proxyProtocol for new connections.
+  let proxyProtocol = spec.listen.proxyProtocol;
+  const newFront = (): NetServer =>
+    createFront(app.server, {
+      proxyProtocol: () => proxyProtocol,
+      isTrusted: (ip) => holder.current.isTrustedProxy(ip),
+      timeoutMs: () => ms(live.loaded.spec.limits.headersTimeout),
+      onRefused: (reason, detail) => {
+        metrics.connectionsRejected.labels(`proxy_protocol_${reason}`).inc();
+        logger.warn({ msg: 'PROXY protocol connection refused', reason, detail });
+      },
+    });
+  let front: NetServer = newFront();
+  let publicPort = await listen(front, spec.listen.host, opts.ports?.public ?? spec.listen.port);
+  // node:http starts its HTTP/1.1 connection checker (headersTimeout) on the server's 'listening':
+  // the TLS server never listens itself, so it is told.
+  app.server.emit('listening');
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
+  let redirectHost = spec.listen.host;
   if (spec.redirectHttp) {
-    redirect = createRedirectServer(publicPort);
+    redirect = createRedirectServer(() => publicPort, random);
     redirectPort = await listenPlain(redirect, spec.listen.host, opts.ports?.redirect ?? spec.redirectHttp.port);
   }
 
   let lastReload: ReloadResult | undefined;
+  let pendingRestart: readonly string[] = [];
   let reloading: Promise<ReloadResult> | undefined;
 
   const reloadDeps: ReloadDeps = {
@@ -218,19 +255,95 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
+    await rebindSideListeners(next.spec);
+    const nextGuard = { ...edgeGuardLimits(next.spec), ...opts.edgeGuard };
+    if (JSON.stringify(nextGuard) !== JSON.stringify(guardLimits)) {
+      guardLimits = nextGuard;
+      guard = newGuard();
+    }
+    // Never silently ignored: what only a restart applies is reported until the restart (or a revert).
+    pendingRestart = restartKeysChanged(bound, next.spec);
+    metrics.reloadPendingRestart.reset();
+    for (const key of pendingRestart) metrics.reloadPendingRestart.labels(key).set(1);
     logger.info({ msg: 'config reloaded', configHash: next.hash, generation: live.generation });
-    lastReload = { result: 'success', error: null, at, configHash: next.hash };
+    if (pendingRestart.length > 0) logger.warn({ msg: 'config reloaded; these changes take effect only after a restart', pendingRestart });
+    lastReload = { result: 'success', error: null, at, configHash: next.hash, pendingRestart };
     return lastReload;
   };
 
   // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
-  const adminRef: { app?: AdminServer } = {};
+  const adminRef: { app?: AdminServer; serve?: (a: GatewaySpec['admin']) => Promise<AdminServer> } = {};
+  // What the listeners were bound with: the start config, but for the ones a reload rebinds.
+  let bound: GatewaySpec = spec;
+  /**
+   * The listeners a reload moves: `listen.host`/`port`, `redirectHttp` and `admin` get a new listener
+   * first, then the old one closes (its connections finish; the admin's close is not awaited, since
+   * POST /reload itself may be running on it). `listen.proxyProtocol` switches for new connections in
+   * place. A bind that fails leaves the old listener and the key pending, with an error in the log.
+   */
+  const rebindSideListeners = async (next: GatewaySpec): Promise<void> => {
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    proxyProtocol = next.listen.proxyProtocol;
+    let listenNow = { ...next.listen, host: bound.listen.host, port: bound.listen.port };
+    if (bound.listen.host !== next.listen.host || bound.listen.port !== next.listen.port) {
+      const fresh = newFront();
+      try {
+        const port = await listen(fresh, next.listen.host, opts.ports?.public ?? next.listen.port);
+        front.close();
+        front = fresh;
+        publicPort = port;
+        listenNow = next.listen;
+        logger.info({ msg: 'public listener rebound', public: `https://${next.listen.host}:${port}` });
+      } catch (err) {
+        fresh.close();
+        logger.error({ msg: 'public listener could not be rebound; the old one stays', err: String(err) });
+      }
+    }
+    bound = { ...bound, listen: listenNow };
+    // The redirect listener lives on listen.host: it moves with it, too.
+    if (!same(bound.redirectHttp, next.redirectHttp) || (redirect !== undefined && redirectHost !== bound.listen.host)) {
+      try {
+        let fresh: HttpServer | undefined;
+        let freshPort: number | undefined;
+        if (next.redirectHttp) {
+          fresh = createRedirectServer(() => publicPort, random);
+          freshPort = await listenPlain(fresh, bound.listen.host, opts.ports?.redirect ?? next.redirectHttp.port);
+        }
+        redirect?.close();
+        redirect = fresh;
+        redirectPort = freshPort;
+        redirectHost = bound.listen.host;
+        bound = { ...bound, redirectHttp: next.redirectHttp };
+        logger.info({ msg: 'redirect listener rebound', port: redirectPort ?? null });
+      } catch (err) {
+        logger.error({ msg: 'redirect listener could not be rebound; the old one stays', err: String(err) });
+      }
+    }
+    // A process without an admin listener (a cluster worker other than the admin one) has none to move.
+    if (adminRef.serve === undefined) bound = { ...bound, admin: next.admin };
+    else if (!same(bound.admin, next.admin)) {
+      try {
+        const fresh = await adminRef.serve(next.admin);
+        const old = adminRef.app;
+        adminRef.app = fresh;
+        void old?.close();
+        bound = { ...bound, admin: next.admin };
+        logger.info({ msg: 'admin listener rebound', admin: `http://${next.admin.host}:${fresh.port}` });
+      } catch (err) {
+        logger.error({ msg: 'admin listener could not be rebound; the old one stays', err: String(err) });
+      }
+    }
+  };
   const gateway: Gateway = {
-    publicPort,
+    get publicPort() {
+      return publicPort;
+    },
     get adminPort() {
       return adminRef.app?.port ?? 0;
     },
-    redirectPort,
+    get redirectPort() {
+      return redirectPort;
+    },
     holder,
     metrics,
     logger,
@@ -245,6 +358,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     get spec() {
       return live.loaded.spec;
     },
+    get pendingRestart() {
+      return pendingRestart;
+    },
     reload: () => {
       // Reloads are serialised; a reload asked for during one runs after it.
       const run = (reloading ?? Promise.resolve()).then(doReload, doReload);
@@ -255,7 +371,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (draining) return;
       draining = true;
       logger.info({ msg: 'draining', inFlight: app.inFlight() });
-      await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock);
+      await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock, front);
       redirect?.close();
       await registry.closeAll();
       await live.store.close();
@@ -270,12 +386,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.admin !== undefined && (cluster === undefined || cluster.admin)) {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
-    adminRef.app = await opts.admin(served, {
-      host: spec.admin.host,
-      port: opts.ports?.admin ?? spec.admin.port,
-      clock,
-      allowedHosts: spec.admin.allowedHosts,
-    });
+    const serveAdmin = opts.admin;
+    adminRef.serve = (a) => serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts });
+    adminRef.app = await adminRef.serve(spec.admin);
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });
@@ -283,9 +396,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 }
 
 /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes what is left. */
-async function drain(app: PublicApp, timeoutMs: number, clock: Clock): Promise<void> {
+async function drain(app: PublicApp, timeoutMs: number, clock: Clock, front: NetServer): Promise<void> {
   const server: Http2SecureServer = app.server;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // The front is what accepts; the TLS server (never listening itself) is closed last, so its idle
+  // sweep, body timer and HTTP/1.1 header checker run through the drain.
+  const closed = new Promise<void>((resolve) => front.close(() => resolve()));
   // HTTP/2: GOAWAY, streams in flight finish. HTTP/1.1: idle keep-alive sockets close now; busy ones
   // close after their response (it carries `connection: close`).
   for (const session of app.tracker.sessions) session.close();
@@ -303,6 +418,7 @@ async function drain(app: PublicApp, timeoutMs: number, clock: Clock): Promise<v
   }
   for (const socket of app.tracker.sockets) socket.destroy();
   await closed;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 /** The edge guard's limits from `limits` (whole seconds, as rate-limiter-flexible counts). */
@@ -316,11 +432,15 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
   };
 }
 
-function createRedirectServer(httpsPort: number): HttpServer {
+function createRedirectServer(httpsPortNow: () => number, random: Random): HttpServer {
   return createHttpServer((req, res) => {
+    const httpsPort = httpsPortNow();
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
     const portPart = httpsPort === 443 ? '' : `:${httpsPort}`;
-    res.writeHead(308, { location: `https://${host}${portPart}${req.url ?? '/'}`, 'content-length': 0 });
+    // Like every answer of the gateway: the client's request id when valid, else a new one.
+    const header = req.headers['x-request-id'];
+    const requestId = acceptRequestId(typeof header === 'string' ? header : undefined) ?? newRequestId(random);
+    res.writeHead(308, { location: `https://${host}${portPart}${req.url ?? '/'}`, 'content-length': 0, 'x-request-id': requestId });
     res.end();
   });
 }

@@ -111,6 +111,11 @@ async function readClientCAs(spec: GatewaySpec, ownDomain: string): Promise<Clie
   return { pems, anchors };
 }
 
+/** What the issued serving certificate depends on (names and lifetime). */
+function rotationPlan(spec: GatewaySpec): string {
+  return JSON.stringify([spec.tls.serverNames, spec.ca.workloadTTL]);
+}
+
 /** Opens (or on first run creates) the CA and assembles the TLS material. */
 export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics }): Promise<TlsSource> {
   let current = spec;
@@ -185,8 +190,13 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
               authority,
               pathPrefix: api.pathPrefix,
               trustDomain: authority.trustDomain,
-              maxTTLMs: durationMs(spec.ca.maxTTL),
-              defaultTTLMs: durationMs(spec.ca.workloadTTL),
+              // Read per request, so a reload changes them.
+              get maxTTLMs() {
+                return durationMs(current.ca.maxTTL);
+              },
+              get defaultTTLMs() {
+                return durationMs(current.ca.workloadTTL);
+              },
               clock: deps.clock,
               peerIdentity: (req) => {
                 const socket = tlsSocketOf(req.raw);
@@ -202,18 +212,27 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     onRotate: (cb) => listeners.push(cb),
     prepare: async (next) => {
       const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next, authority.trustDomain)]);
-      const issued = held.rotation?.current();
+      // New names or lifetime for the issued serving certificate: a new one at apply, renewed on the new plan.
+      const replan = rotationPlan(current) !== rotationPlan(next);
       return {
-        listenerTls: {
-          certPem: nextFiles?.certPem ?? issued?.chainPem ?? '',
-          keyPem: nextFiles?.keyPem ?? issued?.keyPem ?? '',
-          clientCaPem: [authority.rootPem, ...nextCAs.pems],
-          clientAuth: next.tls.clientAuth,
-          minVersion: next.tls.minVersion,
+        // A getter: after apply() it shows the certificate a replan issued.
+        get listenerTls() {
+          const issued = held.rotation?.current();
+          return {
+            certPem: nextFiles?.certPem ?? issued?.chainPem ?? '',
+            keyPem: nextFiles?.keyPem ?? issued?.keyPem ?? '',
+            clientCaPem: [authority.rootPem, ...nextCAs.pems],
+            clientAuth: next.tls.clientAuth,
+            minVersion: next.tls.minVersion,
+          };
         },
         apply: async () => {
           // The revocation list first: when it can't be read, nothing of the new material is in force.
           await authority.reloadState();
+          if (replan) {
+            await held.rotation?.replan(next.tls.serverNames, durationMs(next.ca.workloadTTL));
+            deps.logger.info({ msg: 'gateway certificate re-issued for the reloaded config', serverNames: next.tls.serverNames, notAfter: held.rotation?.current().notAfter.toISOString() });
+          }
           files = nextFiles;
           clientCAs = nextCAs;
           current = next;

@@ -48,24 +48,25 @@ function maskOf(bits: number): number {
   return bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
 }
 
-function parseEntry(entry: string): { addr: string; bits: number; family: 4 | 6 } {
+function parseEntry(entry: string, label: string): { addr: string; bits: number; family: 4 | 6 } {
   const text = entry.trim();
   const slash = text.indexOf('/');
   const addr = slash === -1 ? text : text.slice(0, slash);
   const family = isIP(addr);
-  if (family === 0) throw new Error(`trustedProxies: "${entry}" is not an IP address or CIDR`);
+  if (family === 0) throw new Error(`${label}: "${entry}" is not an IP address or CIDR`);
   const max = family === 4 ? 32 : 128;
   let bits = max;
   if (slash !== -1) {
     const b = text.slice(slash + 1);
     bits = /^\d{1,3}$/.test(b) ? Number(b) : NaN;
-    if (!(bits >= 0 && bits <= max)) throw new Error(`trustedProxies: "${entry}" has an invalid prefix length`);
+    if (!(bits >= 0 && bits <= max)) throw new Error(`${label}: "${entry}" has an invalid prefix length`);
   }
   return { addr, bits, family: family === 4 ? 4 : 6 };
 }
 
 /**
- * Compiles trusted-proxy CIDRs and plain addresses (IPv4 and IPv6) into a predicate on a peer address.
+ * Compiles trusted-proxy CIDRs and plain addresses (IPv4 and IPv6) into a predicate on a peer address
+ * (also any other CIDR list, e.g. a route's `ipAccess`; `label` names it in errors).
  * An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is treated as the IPv4 address, on both sides.
  * Throws an Error naming the entry when one is not an address or CIDR. The predicate never throws and
  * answers false for anything that is not an IP address.
@@ -74,7 +75,7 @@ function parseEntry(entry: string): { addr: string; bits: number; family: 4 | 6 
  * a native SocketAddress each time), so IPv4 — the common case — is matched here in plain arithmetic and
  * IPv6 answers are cached per address.
  */
-export function compileTrustedProxies(cidrs: readonly string[]): (ip: string) => boolean {
+export function compileTrustedProxies(cidrs: readonly string[], label = 'trustedProxies'): (ip: string) => boolean {
   if (cidrs.length === 0) return () => false;
   const v4Rules: V4Rule[] = [];
   const all = new BlockList();
@@ -85,7 +86,7 @@ export function compileTrustedProxies(cidrs: readonly string[]): (ip: string) =>
   let v4AlsoViaBlockList = false;
 
   for (const entry of cidrs) {
-    const { addr, bits, family } = parseEntry(entry);
+    const { addr, bits, family } = parseEntry(entry, label);
     if (family === 4) {
       const mask = maskOf(bits);
       v4Rules.push({ net: (parseIPv4(addr) & mask) >>> 0, mask });

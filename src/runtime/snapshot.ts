@@ -43,6 +43,8 @@ export interface CompiledRoute {
   readonly mtlsAllow: ((spiffeId: string | undefined) => AuthzVerdict) | undefined;
   readonly jwt: { verify(authorization: string | undefined): Promise<Readonly<Record<string, unknown>>> } | undefined;
   readonly limits: LimitPolicy | undefined;
+  /** `ipAccess`: true when the client address may use the route; undefined when the route has no rules. */
+  readonly ipAccess: ((ip: string) => boolean) | undefined;
 }
 
 export interface DataLimits {

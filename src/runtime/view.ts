@@ -14,6 +14,8 @@ export interface ReloadResult {
   readonly error: string | null;
   readonly at: string;
   readonly configHash: string;
+  /** After a successful reload: the restart-only keys (YAML paths) it changed, not yet in force. */
+  readonly pendingRestart?: readonly string[];
 }
 
 export interface GatewayView {
@@ -23,6 +25,8 @@ export interface GatewayView {
   readonly lastReload: ReloadResult | undefined;
   readonly draining: boolean;
   readonly spec: GatewaySpec;
+  /** Restart-only keys (YAML paths) the config in force changed since start: applied at the next restart. */
+  readonly pendingRestart?: readonly string[];
   reload(): Promise<ReloadResult>;
 }
 

@@ -94,6 +94,10 @@ export async function createPublicApp(opts: PublicAppOptions): Promise<PublicApp
           socket.destroy();
           return;
         }
+        // An upgraded connection (WebSocket) counts as in flight until it closes, so shutdown drains it
+        // like a request (up to shutdown.drainTimeout) instead of cutting it.
+        inFlight++;
+        socket.once('close', onDone);
         handleUpgrade(opts.pipeline, req, socket, head);
       });
       return created.server;

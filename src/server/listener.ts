@@ -5,6 +5,7 @@
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type SecureServerOptions } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type ErrorCode, renderError, STATUS } from '../core/errors.js';
 import type { Random } from '../core/random.js';
@@ -183,12 +184,7 @@ export function createPublicServer(
       requestCert: tls.clientAuth !== 'none',
       rejectUnauthorized: tls.clientAuth === 'require',
       handshakeTimeout: limits.headersTimeoutMs,
-      settings: {
-        maxConcurrentStreams: limits.maxConcurrentStreams,
-        // A little above the limit so an oversized request reaches us and gets a JSON 431.
-        maxHeaderListSize: limits.maxHeaderBytes * 2,
-        enablePush: false,
-      },
+      settings: h2Settings(limits),
       maxSessionMemory: 32,
       maxHeaderListPairs: 256,
       // Bound the number of streams that can be refused or reset per session (rapid reset).
@@ -269,7 +265,16 @@ export function createPublicServer(
   return { server, tracker, overload };
 }
 
-/** Timeouts and sizes of `limits`; also applied again on reload. */
+function h2Settings(limits: ListenerLimits): { maxConcurrentStreams: number; maxHeaderListSize: number; enablePush: false } {
+  return {
+    maxConcurrentStreams: limits.maxConcurrentStreams,
+    // A little above the limit so an oversized request reaches us and gets a JSON 431.
+    maxHeaderListSize: limits.maxHeaderBytes * 2,
+    enablePush: false,
+  };
+}
+
+/** Timeouts and sizes of `limits`; also applied again on reload (new connections and sessions get them). */
 export function applyLimits(server: Http2SecureServer, limits: ListenerLimits): void {
   const s = server as Http2SecureServer & {
     maxHeaderSize?: number;
@@ -285,6 +290,16 @@ export function applyLimits(server: Http2SecureServer, limits: ListenerLimits): 
   // protocols' idle connections, between requests or within one, are closed by the idle sweep.
   s.keepAliveTimeout = 0;
   sweeps.get(server)?.setIdleTimeout(limits.idleTimeoutMs);
+  // HTTP/2 SETTINGS sent to new sessions (sessions already open keep theirs).
+  server.updateSettings(h2Settings(limits));
+  // The TLS handshake bound and the unknown-ALPN bound, read per new connection. node keeps them
+  // behind symbols; found by description (test/gateway/reload-live.test.ts checks they take effect).
+  for (const sym of Object.getOwnPropertySymbols(server)) {
+    const bag = server as unknown as Record<symbol, unknown>;
+    if (sym.description === 'handshake-timeout' && typeof bag[sym] === 'number') bag[sym] = limits.headersTimeoutMs;
+    const opts = bag[sym] as { unknownProtocolTimeout?: unknown } | undefined;
+    if (sym.description === 'options' && typeof opts?.unknownProtocolTimeout === 'number') opts.unknownProtocolTimeout = limits.headersTimeoutMs;
+  }
   const c = current.get(server);
   if (c !== undefined) {
     c.limits = limits;
@@ -318,7 +333,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, random: R
 }
 
 /** Listens and resolves with the bound port. */
-export function listen(server: Http2SecureServer, host: string, port: number): Promise<number> {
+export function listen(server: NetServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);

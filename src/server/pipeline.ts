@@ -16,6 +16,7 @@ import { normalizePath, splitPathAndQuery } from '../http/normalize-path.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import { continueTraceparent } from '../http/traceparent.js';
 import { clientIpOf, forwardedFor, formatXfcc } from '../http/forwarded.js';
+import { clientAddressOf } from '../http/client-address.js';
 import { checkRequestHeaders, dropFromRequest, forwardedHeader, isWebSocketHandshake } from '../http/request-headers.js';
 import { HOP_BY_HOP, connectionTokens, h2ForbiddenHeader, keepTe } from '../http/hop-headers.js';
 import { matchRoute, type RouteMatch, type RouteQuery } from '../router/match.js';
@@ -35,7 +36,7 @@ import type { Duplex } from 'node:stream';
 import type { SnapshotHolder } from '../runtime/holder.js';
 import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { sendError, toGatewayError } from './error-reply.js';
-import { tlsSocketOf } from '../tls/peer.js';
+import { peerAddressOf, tlsSocketOf } from '../tls/peer.js';
 import { closeIfRevoked } from '../identity/mtls.js';
 
 export interface PipelineDeps {
@@ -87,6 +88,10 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   host = '';
   /** The request's raw header list, taken once. */
   raw: readonly string[] = [];
+  /** The connection's peer (PROXY protocol source or socket address): what x-forwarded-for appends. */
+  peer = '';
+  /** The client address (http/client-address.ts): limits, hashing, ipAccess and the access log. */
+  client = '';
 
   constructor(
     readonly deps: PipelineDeps,
@@ -167,6 +172,9 @@ function run(ex: Exchange): void {
 
 function route(ex: Exchange): Promise<void> | undefined {
   const { req, snap, h2 } = ex;
+  const socket = tlsSocketOf(req);
+  ex.peer = clientIpOf(peerAddressOf(socket) ?? '');
+  ex.client = clientAddressOf(ex.peer, headerOf(req, 'x-forwarded-for'), snap.isTrustedProxy);
   // For HTTP/2 the compat `rawHeaders` getter builds a new array on every access: take it once.
   ex.raw = req.rawHeaders;
   if (h2) checkH2Headers(ex.raw, snap.limits.maxHeaderBytes);
@@ -188,6 +196,8 @@ function route(ex: Exchange): Promise<void> | undefined {
   ex.route = rt;
   ex.routeName = rt.name;
   ex.upstreamPath = upstreamPath(match, path) + query;
+  // Client-address rules come before anything else the route asks (identity, limits).
+  if (rt.ipAccess !== undefined && !rt.ipAccess(ex.client)) throw new GatewayError('FORBIDDEN', 'This client address may not use this route');
 
   const contentLength = headerOf(req, 'content-length');
   if (contentLength !== undefined && Number(contentLength) > snap.limits.maxBodyBytes) {
@@ -198,7 +208,6 @@ function route(ex: Exchange): Promise<void> | undefined {
     : (contentLength !== undefined && contentLength !== '0') || headerOf(req, 'transfer-encoding') !== undefined;
 
   let identity: Identity = ANONYMOUS;
-  const socket = tlsSocketOf(req);
   if (socket !== undefined) identity = snap.peerIdentity(socket);
   if (socket !== undefined && closeIfRevoked(req, socket)) throw new GatewayError('UNAUTHENTICATED', 'The client certificate was revoked; connection closed');
   if (rt.mtlsAllow !== undefined) {
@@ -206,7 +215,7 @@ function route(ex: Exchange): Promise<void> | undefined {
     if (verdict === 'unauthenticated') throw new GatewayError('UNAUTHENTICATED', 'A valid client certificate is required');
     if (verdict === 'forbidden') throw new GatewayError('FORBIDDEN', 'This identity may not use this route');
   }
-  const clientIp = clientIpOf(socket?.remoteAddress ?? '');
+  const clientIp = ex.client;
   if (rt.jwt !== undefined) {
     return rt.jwt.verify(headerOf(req, 'authorization')).then((claims) => {
       const withJwt: Identity = { ...identity, jwtClaims: claims };
@@ -253,7 +262,7 @@ function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: 
       cookie: (n: string) => cookieOf(headerOf(ex.req, 'cookie'), n),
     });
   }
-  ex.upstreamHeaders = buildUpstreamHeaders(ex, identity, clientIp, authority);
+  ex.upstreamHeaders = buildUpstreamHeaders(ex, identity, authority);
   ex.deadline = ex.start + rt.timeoutMs;
   if (rt.retries !== undefined) entry.pool.retryBudget.recordRequest(ex.deps.clock.now());
   attempt(ex);
@@ -295,8 +304,8 @@ function cookieOf(header: string | undefined, name: string): string | undefined 
  */
 const REPLACED = new Set(['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent', 'host', 'expect']);
 
-function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string, authority: string): string[] {
-  const { req, snap, raw, h2 } = ex;
+function buildUpstreamHeaders(ex: Exchange, identity: Identity, authority: string): string[] {
+  const { req, snap, raw, h2, peer } = ex;
   const tokens = h2 ? undefined : connectionTokens(req.headers.connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -315,9 +324,9 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, clientIp: string
   if (authority !== '') out.push('host', authority, 'x-forwarded-host', authority);
   out.push(
     'x-forwarded-for',
-    forwardedFor(headerOf(req, 'x-forwarded-for'), clientIp, snap.isTrustedProxy(clientIp)),
+    forwardedFor(headerOf(req, 'x-forwarded-for'), peer, snap.isTrustedProxy(peer)),
     'forwarded',
-    forwardedHeader(headerOf(req, 'forwarded'), clientIp, authority, snap.isTrustedProxy(clientIp)),
+    forwardedHeader(headerOf(req, 'forwarded'), peer, authority, snap.isTrustedProxy(peer)),
     'x-forwarded-proto',
     'https',
     'x-request-id',
@@ -501,6 +510,7 @@ function finish(ex: Exchange, err?: unknown, code?: string, nowMono = ex.deps.cl
     method: ex.req.method ?? '',
     path: ex.path === '' ? splitPathAndQuery(ex.req.url ?? '').path : ex.path,
     proto: ex.h2 ? 'h2' : 'http/1.1',
+    client: ex.client,
     status: ex.status,
     durationMs: Math.round(seconds * 1e4) / 10,
     upstream: ex.pool?.name ?? null,

@@ -2,6 +2,7 @@
  * The YAML schema: the one source of the config types and defaults (SPEC §2).
  * No I/O. Every object is strict so a typo is an error with its path.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 
@@ -14,6 +15,16 @@ const positiveDuration = duration.refine((s) => (parseDuration(s) ?? 0) > 0, {
 });
 
 const port = z.number().int().min(0).max(65535);
+
+/** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`). */
+const cidr = z.string().refine(
+  (s) => {
+    const [addr, bits, extra] = s.split('/');
+    const family = isIP(addr ?? '');
+    return family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
+  },
+  { error: 'expected an IP address or CIDR like 10.0.0.0/8' },
+);
 
 const limitKey = z
   .string()
@@ -34,6 +45,8 @@ const spiffePattern = z
 export const ListenSpec = z.strictObject({
   host: z.string().default('0.0.0.0'),
   port: port.default(8443),
+  /** Expect a PROXY protocol v1/v2 header (from an L4 balancer in `trustedProxies`) before TLS. */
+  proxyProtocol: z.boolean().default(false),
 });
 
 export const TlsSpec = z.strictObject({
@@ -115,7 +128,7 @@ export const LimitsSpec = z.strictObject({
   headersTimeout: positiveDuration.default('10s'),
   idleTimeout: positiveDuration.default('60s'),
   maxConcurrentStreams: z.number().int().min(1).default(100),
-  /** Abuse guard: new connections per client IP (per process); count 0 turns it off. Read at start. */
+  /** Abuse guard: new connections per client IP (per process); count 0 turns it off. Applied on reload (counts start afresh). */
   newConnectionsPerIp: z
     .strictObject({ count: z.number().int().min(0).default(1000), per: positiveDuration.default('10s') })
     .prefault({}),
@@ -134,7 +147,7 @@ export const LimitsSpec = z.strictObject({
       maxHeapFraction: z.number().min(0).max(1).default(0.95),
     })
     .prefault({}),
-  /** Abuse guard: refused CA API credentials per client IP before the IP is blocked. Read at start. */
+  /** Abuse guard: refused CA API credentials per client IP before the IP is blocked. Applied on reload (counts start afresh). */
   caFailuresPerIp: z
     .strictObject({ count: z.number().int().min(1).default(10), per: positiveDuration.default('10m'), block: positiveDuration.default('15m') })
     .prefault({}),
@@ -228,6 +241,8 @@ export const RouteSpec = z
     quota: QuotaSpec.optional(),
     timeout: positiveDuration.default('15s'),
     retries: RetriesSpec.optional(),
+    /** Client-address rules, checked before identity: a denied or (with `allow`) unlisted address gets 403. */
+    ipAccess: z.strictObject({ allow: z.array(cidr).default([]), deny: z.array(cidr).default([]) }).optional(),
   })
   .refine((r) => (r.upstream === undefined) !== (r.upstreams === undefined), {
     error: 'set exactly one of upstream, upstreams',

@@ -14,6 +14,8 @@ export interface AccessRecord {
   readonly method: string;
   readonly path: string;
   readonly proto: 'h2' | 'http/1.1';
+  /** The client address (http/client-address.ts); absent for lines not from the proxy pipeline. */
+  readonly client?: string;
   readonly status: number;
   readonly durationMs: number;
   readonly upstream: string | null;
@@ -101,7 +103,8 @@ export function createAccessLog(logger: Logger, clock: Clock, out?: { write(line
       q(r.path) +
       ',"proto":"' +
       r.proto +
-      '","status":' +
+      (r.client === undefined ? '"' : '","client":' + q(r.client)) +
+      ',"status":' +
       r.status +
       ',"durationMs":' +
       r.durationMs +

@@ -12,6 +12,8 @@ export interface Metrics {
   onScrapeUpstreamHealth(refresh: () => void): () => void;
   readonly rateLimitRejections: Counter<'route' | 'kind'>;
   readonly configReloads: Counter<'result'>;
+  /** 1 per restart-only config key (YAML path) a reload changed: in the file, not yet in force. */
+  readonly reloadPendingRestart: Gauge<'key'>;
   readonly certificateExpiry: Gauge<'cert'>;
   readonly caIssued: Counter;
   readonly identityRejections: Counter<'reason'>;
@@ -75,6 +77,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     },
     rateLimitRejections: new Counter({ name: 'tollgate_ratelimit_rejections_total', help: 'Requests refused by a rate limit or quota.', labelNames: ['route', 'kind'] as const, registers: [registry] }),
     configReloads: new Counter({ name: 'tollgate_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [registry] }),
+    reloadPendingRestart: new Gauge({
+      name: 'tollgate_config_reload_pending_restart',
+      help: 'Config keys (YAML paths) changed by a reload that take effect only at the next restart.',
+      labelNames: ['key'] as const,
+      registers: [registry],
+    }),
     certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry] }),
     caIssued: new Counter({ name: 'tollgate_ca_certificates_issued_total', help: 'Certificates issued by the built-in CA.', registers: [registry] }),
     identityRejections: new Counter({
@@ -107,7 +115,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       return () => keyRefreshers.delete(refresh);
     },
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
-    connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap.', labelNames: ['reason'] as const, registers: [registry] }),
+    connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap or the PROXY protocol front (reason proxy_protocol_*).', labelNames: ['reason'] as const, registers: [registry] }),
     overloadShed: new Counter({ name: 'tollgate_overload_shed_total', help: 'Connections and requests shed by the overload manager.', labelNames: ['kind'] as const, registers: [registry] }),
     overloaded: new Gauge({ name: 'tollgate_overloaded', help: '1 while the overload manager sheds new connections and requests.', registers: [registry] }),
     bodyCuts: new Counter({ name: 'tollgate_request_body_cuts_total', help: 'Requests whose body was cut: too slow (body_timeout) or left unread after a gateway answer (unread_body).', labelNames: ['kind'] as const, registers: [registry] }),

@@ -16,3 +16,21 @@ export function tlsSocketOf(raw: IncomingMessage | Http2ServerRequest): TLSSocke
   const socket = (stream?.session?.socket ?? raw.socket) as TLSSocket | undefined;
   return socket !== undefined && socket !== null && (socket as { encrypted?: boolean }).encrypted === true ? socket : undefined;
 }
+
+/** Client addresses declared by a PROXY protocol header, by the raw TCP socket they came on. */
+const proxied = new WeakMap<object, string>();
+
+/** Records the address a PROXY header declared for the raw TCP socket `raw` (before TLS starts on it). */
+export function setProxiedAddress(raw: object, address: string): void {
+  proxied.set(raw, address);
+}
+
+/**
+ * The connection's peer address: the PROXY protocol source when one was declared for the TCP socket
+ * under this TLS socket (node keeps it as `_parent`), else the socket's own remote address.
+ */
+export function peerAddressOf(socket: TLSSocket | undefined): string | undefined {
+  if (socket === undefined) return undefined;
+  const raw = (socket as TLSSocket & { _parent?: object | null })._parent;
+  return (raw !== undefined && raw !== null ? proxied.get(raw) : undefined) ?? socket.remoteAddress;
+}
