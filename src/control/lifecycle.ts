@@ -74,6 +74,8 @@ export interface Gateway {
   readonly tls: TlsSource;
   readonly app: PublicApp;
   readonly lastReload: ReloadResult | undefined;
+  /** The last reload results, oldest first (bounded). */
+  readonly reloadHistory: readonly ReloadResult[];
   readonly draining: boolean;
   readonly spec: GatewaySpec;
   reload(): Promise<ReloadResult>;
@@ -82,6 +84,9 @@ export interface Gateway {
 }
 
 const ms = (d: string): number => parseDuration(d) ?? 0;
+
+/** Reload results kept for the admin console. */
+const RELOAD_HISTORY = 20;
 
 function listenerLimits(spec: GatewaySpec): ListenerLimits {
   return {
@@ -173,6 +178,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   let lastReload: ReloadResult | undefined;
+  // The admin console's reload history: the last RELOAD_HISTORY results, oldest first.
+  const reloadHistory: ReloadResult[] = [];
+  const recordReload = (r: ReloadResult): ReloadResult => {
+    lastReload = r;
+    reloadHistory.push(r);
+    if (reloadHistory.length > RELOAD_HISTORY) reloadHistory.shift();
+    return r;
+  };
   let reloading: Promise<ReloadResult> | undefined;
 
   const reloadDeps: ReloadDeps = {
@@ -189,8 +202,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics.configReloads.labels('failure').inc();
     const message = err instanceof Error ? err.message : String(err);
     logger.error({ msg: 'config reload failed; the running config stays', err: message });
-    lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
-    return lastReload;
+    return recordReload({ result: 'failure', error: message, at, configHash: holder.current.configHash });
   };
 
   const doReload = async (): Promise<ReloadResult> => {
@@ -202,8 +214,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const message = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : String(err);
       metrics.configReloads.labels('failure').inc();
       logger.error({ msg: 'config reload refused; the running config stays', problems: err instanceof ConfigError ? err.issues.map(formatIssue) : [message] });
-      lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
-      return lastReload;
+      return recordReload({ result: 'failure', error: message, at, configHash: holder.current.configHash });
     }
     let prepared: PreparedReload;
     try {
@@ -219,8 +230,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
     logger.info({ msg: 'config reloaded', configHash: next.hash, generation: live.generation });
-    lastReload = { result: 'success', error: null, at, configHash: next.hash };
-    return lastReload;
+    return recordReload({ result: 'success', error: null, at, configHash: next.hash });
   };
 
   // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
@@ -239,6 +249,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     get lastReload() {
       return lastReload;
     },
+    reloadHistory,
     get draining() {
       return draining;
     },
