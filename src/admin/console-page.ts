@@ -86,18 +86,20 @@ const DAY_MS = 86_400_000;
 function certTimeline(model: ConsoleModel): string {
   if (model.certificates.length === 0) return '<p class="muted">no certificates</p>';
   const left = model.certificates.map((c) => Date.parse(c.notAfter) - model.generatedAt);
-  const span = Math.max(DAY_MS, ...left);
+  // Log scale: a 24 h workload certificate and a 10-year root both stay visible.
+  const scale = (ms: number): number => Math.log1p(Math.max(0, ms) / 3_600_000);
+  const span = Math.max(scale(DAY_MS), ...left.map(scale));
   const rows = model.certificates
     .map((c, i) => {
       const ms = left[i] ?? 0;
       const days = ms / DAY_MS;
       const cls = ms <= 0 ? 'bad' : days < 7 ? 'warn' : 'ok';
-      const pct = Math.max(0.5, Math.min(100, (Math.max(0, ms) / span) * 100));
+      const pct = Math.max(0.5, Math.min(100, (scale(ms) / span) * 100));
       const when = days >= 2 ? `${Math.floor(days)} days` : `${(ms / 3_600_000).toFixed(1)} h`;
       return `<tr data-cert="${esc(c.name)}"><th>${esc(c.name)}</th><td class="bar"><span class="fill ${cls}" style="width:${pct.toFixed(1)}%"></span></td><td>${esc(c.notAfter)}</td><td class="num">${ms <= 0 ? 'expired' : esc(when)}</td></tr>`;
     })
     .join('');
-  return `<table class="certs"><thead><tr><th>certificate</th><th>time left</th><th>expires</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<table class="certs"><thead><tr><th>certificate</th><th>time left <span class="muted">(log scale)</span></th><th>expires</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function identities(model: ConsoleModel): string {
