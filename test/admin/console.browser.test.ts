@@ -18,6 +18,8 @@ import { waitFor } from '../support/wait.js';
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 /** Generous: health checks, the page's polling and chromium itself all run on a loaded 2-core machine. */
 const DOM_TIMEOUT_MS = 30_000;
+/** Above DOM_TIMEOUT_MS, so a slow wait fails with its own message rather than the test's timeout. */
+const TEST_TIMEOUT_MS = 90_000;
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -38,7 +40,7 @@ function config(extraRoutes: Record<string, unknown>[] = []): Record<string, unk
       api: {
         targets: [{ url: `http://127.0.0.1:${primaryPort}` }],
         backups: [{ url: `http://127.0.0.1:${backupPort}` }],
-        healthCheck: { path: '/healthz', interval: '100ms', timeout: '1s', healthyThreshold: 2, unhealthyThreshold: 2 },
+        healthCheck: { path: '/healthz', interval: '100ms', timeout: '3s', healthyThreshold: 2, unhealthyThreshold: 2 },
       },
     },
   };
@@ -89,7 +91,7 @@ describe('admin console in a browser', () => {
     page.on('console', (msg) => {
       if (msg.type() === 'error') pageErrors.push(msg.text());
     });
-  });
+  }, TEST_TIMEOUT_MS);
 
   afterAll(async () => {
     if (traffic !== undefined) clearInterval(traffic);
@@ -97,7 +99,7 @@ describe('admin console in a browser', () => {
     await agent?.close();
     await t?.stop();
     await Promise.all([primary?.close(), backup?.close()]);
-  });
+  }, TEST_TIMEOUT_MS);
 
   const poolAttr = (name: string): Promise<string | null> => page.locator('[data-pool="api"]').getAttribute(name);
   const targetState = (port: number): Promise<string | null> => page.locator(`[data-pool="api"] tr[data-target="http://127.0.0.1:${port}"]`).getAttribute('data-state');
@@ -122,7 +124,7 @@ describe('admin console in a browser', () => {
     expect(await page.locator('tr[data-identity="anonymous"]').textContent()).toMatch(/\d+ \/ 100000 \(api\)/);
     expect(await page.locator('#certificates tr[data-cert]').count()).toBeGreaterThanOrEqual(3);
     expect(await page.locator('tr[data-cert="root"]').textContent()).toMatch(/\d+ days/);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('ok/primary stopped: the DOM shows it down and the pool failed over to the backup; screenshot saved', async () => {
     await primary.close();
@@ -135,7 +137,7 @@ describe('admin console in a browser', () => {
     const before = served.backup ?? 0;
     await waitFor(() => (served.backup ?? 0) > before + 3, { timeoutMs: DOM_TIMEOUT_MS, what: 'the backup to take traffic' });
     await page.screenshot({ path: join(ARTIFACTS, 'console-failover.png'), fullPage: true });
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('ok/primary restarted on its port: the DOM shows it up again and the pool back on its primaries', async () => {
     primary = await startUpstream('primary', () => ok(), { port: primaryPort });
@@ -146,7 +148,7 @@ describe('admin console in a browser', () => {
     expect(await row.locator('td').nth(3).textContent()).toBe('1 / 1');
     expect(await row.locator('.dot').allTextContents()).toEqual([expect.stringMatching(/ up$/), expect.stringMatching(/ down$/), expect.stringMatching(/ up$/)]);
     expect(await page.locator('[data-pool="api"] [data-k="tier-history"]').textContent()).toMatch(/primary → .*backup → .*primary/);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('error/a refused reload shows in the reload history with its error; the running config stays', async () => {
     await t.writeConfig(config([{ name: 'ghost', match: { pathPrefix: '/ghost' }, upstream: 'no-such-pool' }]));
@@ -158,7 +160,7 @@ describe('admin console in a browser', () => {
     expect(await page.locator('tr[data-route="ghost"]').count()).toBe(0);
     expect(await poolAttr('data-active-tier')).toBe('primary');
     await page.screenshot({ path: join(ARTIFACTS, 'console-reload-refused.png'), fullPage: true });
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('ok/with JavaScript off the page is a readable snapshot of the same state', async () => {
     const ctx = await browser.newContext({ javaScriptEnabled: false });
@@ -172,10 +174,10 @@ describe('admin console in a browser', () => {
     } finally {
       await ctx.close();
     }
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('ok/the page asked nothing of any other origin and logged no errors', () => {
     expect(outsideRequests).toEqual([]);
     expect(pageErrors).toEqual([]);
-  });
+  }, TEST_TIMEOUT_MS);
 });
