@@ -14,12 +14,15 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { ok, startUpstream, type TestUpstream } from '../support/upstream.js';
 import { h1, h1Agent } from '../support/clients.js';
 import { waitFor } from '../support/wait.js';
+import { workload } from '../identity/support.js';
 
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 /** Generous: health checks, the page's polling and chromium itself all run on a loaded 2-core machine. */
 const DOM_TIMEOUT_MS = 30_000;
 /** Above DOM_TIMEOUT_MS, so a slow wait fails with its own message rather than the test's timeout. */
 const TEST_TIMEOUT_MS = 90_000;
+
+const BILLING = 'spiffe://tollgate.local/billing';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -105,6 +108,14 @@ describe('admin console in a browser', () => {
   const targetState = (port: number): Promise<string | null> => page.locator(`[data-pool="api"] tr[data-target="http://127.0.0.1:${port}"]`).getAttribute('data-state');
 
   it('ok/the page renders the pool on its primary tier and updates itself (script allowed by the CSP)', async () => {
+    // A client with a workload certificate: its SPIFFE id is counted as an identity of its own.
+    const billing = await workload(t.gw.tls.authority, BILLING);
+    const mtls = h1Agent({ ca: t.rootPem, cert: billing.cert, key: billing.key }, { connections: 1 });
+    try {
+      for (let i = 0; i < 7; i++) expect((await h1(mtls, `${t.url}/api/billing`)).status).toBe(200);
+    } finally {
+      await mtls.close();
+    }
     const res = await page.goto(`${t.adminUrl}/`);
     expect(res?.status()).toBe(200);
     expect(res?.headers()['content-security-policy']).toContain("default-src 'none'");
@@ -121,6 +132,7 @@ describe('admin console in a browser', () => {
       what: 'a request rate for route api',
     });
     expect(await page.locator('tr[data-identity="anonymous"]').count()).toBe(1);
+    expect(await page.locator(`tr[data-identity="${BILLING}"] td`).allTextContents()).toEqual([BILLING, '7', expect.stringMatching(/^\d+ \/ 100000 \(api\)$/)]);
     expect(await page.locator('tr[data-identity="anonymous"]').textContent()).toMatch(/\d+ \/ 100000 \(api\)/);
     expect(await page.locator('#certificates tr[data-cert]').count()).toBeGreaterThanOrEqual(3);
     expect(await page.locator('tr[data-cert="root"]').textContent()).toMatch(/\d+ days/);
