@@ -1,5 +1,6 @@
 /**
- * `npm test`'s first step: make sure the programs the tests drive are installed (redis-server, openssl).
+ * `npm test`'s first step: make sure the programs the tests drive are installed (redis-server, openssl,
+ * chromium for the admin console's browser test).
  * As root on Debian/Ubuntu it installs what is missing with apt-get; anywhere else it stops at once with one
  * sentence naming what to install (exit 1), instead of letting test files fail one by one.
  * Run: node --import tsx scripts/test-setup.ts  (TOLLGATE_TEST_NO_INSTALL=1: never install, only report).
@@ -11,6 +12,8 @@ import { pathToFileURL } from 'node:url';
 export const NEEDED: readonly { command: string; pkg: string }[] = [
   { command: 'redis-server', pkg: 'redis-server' },
   { command: 'openssl', pkg: 'openssl' },
+  // test/admin/console.browser.test.ts drives it with playwright-core (executablePath /usr/bin/chromium).
+  { command: 'chromium', pkg: 'chromium' },
 ];
 
 export interface SetupEnv {

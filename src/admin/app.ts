@@ -3,7 +3,9 @@ import Fastify from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { AdminServer, GatewayView } from '../runtime/view.js';
 import { buildStatus } from './status.js';
-import { DASHBOARD_HTML } from './dashboard.js';
+import { createConsoleSampler } from './console-sampler.js';
+import { buildConsoleModel } from './console-model.js';
+import { CONSOLE_CSP, renderConsoleBody, renderConsolePage } from './console-page.js';
 import { registerConfigView } from './config-view.js';
 import { compileAdminHostPolicy, crossOriginRefusal, isAdminHostAllowed } from './guard.js';
 
@@ -65,7 +67,26 @@ export async function createAdminApp(
     const result = await gw.reload();
     return reply.code(result.result === 'success' ? 200 : 422).send(result);
   });
-  app.get('/', async (_req, reply) => reply.header('content-type', 'text/html; charset=utf-8').send(DASHBOARD_HTML));
+  // The live console (admin/console-*.ts): server-rendered, so it reads with JavaScript off.
+  const sampler = createConsoleSampler(gw, opts.clock);
+  app.addHook('onClose', async () => sampler.close());
+  const html = (reply: { header(k: string, v: string): unknown }): void => {
+    reply.header('content-type', 'text/html; charset=utf-8');
+    reply.header('cache-control', 'no-store');
+    reply.header('content-security-policy', CONSOLE_CSP);
+    reply.header('x-content-type-options', 'nosniff');
+  };
+  // The page polls about as often as the sampler records, within 1–5 s.
+  const refreshMs = (): number => Math.min(5000, Math.max(1000, sampler.intervalMs));
+  app.get('/', async (_req, reply) => {
+    html(reply);
+    return reply.send(renderConsolePage(buildConsoleModel(gw, opts.clock, sampler), refreshMs()));
+  });
+  app.get('/console.fragment', async (_req, reply) => {
+    html(reply);
+    return reply.send(renderConsoleBody(buildConsoleModel(gw, opts.clock, sampler)));
+  });
+  app.get('/console.json', async (_req, reply) => reply.header('cache-control', 'no-store').send(buildConsoleModel(gw, opts.clock, sampler)));
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;

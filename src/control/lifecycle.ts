@@ -78,6 +78,8 @@ export interface Gateway {
   readonly tls: TlsSource;
   readonly app: PublicApp;
   readonly lastReload: ReloadResult | undefined;
+  /** The last reload results, oldest first (bounded). */
+  readonly reloadHistory: readonly ReloadResult[];
   readonly draining: boolean;
   readonly spec: GatewaySpec;
   /** Restart-only keys (YAML paths) the config in force changed since start (config/diff.ts). */
@@ -89,6 +91,9 @@ export interface Gateway {
 
 const ms = durationMs;
 const ALLOWED: Promise<boolean> = Promise.resolve(true);
+
+/** Reload results kept for the admin console. */
+const RELOAD_HISTORY = 20;
 
 function listenerLimits(spec: GatewaySpec): ListenerLimits {
   return {
@@ -210,6 +215,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let lastReload: ReloadResult | undefined;
   let pendingRestart: readonly string[] = [];
+  // The admin console's reload history: the last RELOAD_HISTORY results, oldest first.
+  const reloadHistory: ReloadResult[] = [];
+  const recordReload = (r: ReloadResult): ReloadResult => {
+    lastReload = r;
+    reloadHistory.push(r);
+    if (reloadHistory.length > RELOAD_HISTORY) reloadHistory.shift();
+    return r;
+  };
   let reloading: Promise<ReloadResult> | undefined;
 
   const reloadDeps: ReloadDeps = {
@@ -226,8 +239,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics.configReloads.labels('failure').inc();
     const message = err instanceof Error ? err.message : String(err);
     logger.error({ msg: 'config reload failed; the running config stays', err: message });
-    lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
-    return lastReload;
+    return recordReload({ result: 'failure', error: message, at, configHash: holder.current.configHash });
   };
 
   const doReload = async (): Promise<ReloadResult> => {
@@ -239,8 +251,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const message = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : String(err);
       metrics.configReloads.labels('failure').inc();
       logger.error({ msg: 'config reload refused; the running config stays', problems: err instanceof ConfigError ? err.issues.map(formatIssue) : [message] });
-      lastReload = { result: 'failure', error: message, at, configHash: holder.current.configHash };
-      return lastReload;
+      return recordReload({ result: 'failure', error: message, at, configHash: holder.current.configHash });
     }
     let prepared: PreparedReload;
     try {
@@ -267,8 +278,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const key of pendingRestart) metrics.reloadPendingRestart.labels(key).set(1);
     logger.info({ msg: 'config reloaded', configHash: next.hash, generation: live.generation });
     if (pendingRestart.length > 0) logger.warn({ msg: 'config reloaded; these changes take effect only after a restart', pendingRestart });
-    lastReload = { result: 'success', error: null, at, configHash: next.hash, pendingRestart };
-    return lastReload;
+    return recordReload({ result: 'success', error: null, at, configHash: next.hash, pendingRestart });
   };
 
   // Assigned once the gateway object exists (the admin API serves it); read by closures before then.
@@ -352,6 +362,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     get lastReload() {
       return lastReload;
     },
+    reloadHistory,
     get draining() {
       return draining;
     },

@@ -86,7 +86,7 @@ describe('evaluateLimits', () => {
   it('ok/RateLimit header as SPEC §3', () => {
     const policy = must(compileLimitPolicy('api', rl(), qs()));
     const v = evaluate(policy, ctx(), createMemoryStore(), NOON);
-    expect(v).toEqual({ rateLimitHeader: '"rate";r=99;t=0, "quota";r=99999;t=43200', policyHeader: policy.policyHeader });
+    expect(v).toEqual({ rateLimitHeader: '"rate";r=99;t=0, "quota";r=99999;t=43200', policyHeader: policy.policyHeader, quotaRemaining: 99999, quotaLimit: 100000 });
   });
 
   it('error/empty bucket gives RATE_LIMITED with Retry-After, and the quota is not counted', () => {

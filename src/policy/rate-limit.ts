@@ -57,6 +57,9 @@ export interface LimitVerdict {
   readonly error?: GatewayError;
   /** Set with `error`: which limit refused. */
   readonly kind?: LimitKind;
+  /** Set when the quota was counted: what is left of `quotaLimit` in the window (the admin console's quota use). */
+  readonly quotaRemaining?: number;
+  readonly quotaLimit?: number;
 }
 
 function definitionHash(def: unknown): string {
@@ -157,11 +160,14 @@ function countQuota(policy: LimitPolicy, ctx: LimitContext, store: CounterStore,
 function afterQuota(policy: LimitPolicy, rateMember: string, q: QuotaDecision): LimitVerdict {
   const member = `"quota";r=${q.remaining};t=${seconds(q.resetMs)}`;
   const rateLimitHeader = rateMember === '' ? member : `${rateMember}, ${member}`;
-  if (q.allowed) return { rateLimitHeader, policyHeader: policy.policyHeader };
+  const quotaLimit = policy.quota?.limit;
+  if (q.allowed) return { rateLimitHeader, policyHeader: policy.policyHeader, quotaRemaining: q.remaining, quotaLimit };
   return {
     rateLimitHeader,
     policyHeader: policy.policyHeader,
     error: new GatewayError('QUOTA_EXCEEDED', 'Quota exceeded', { headers: retryAfter(q.resetMs) }),
     kind: 'quota',
+    quotaRemaining: q.remaining,
+    quotaLimit,
   };
 }

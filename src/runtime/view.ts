@@ -23,6 +23,8 @@ export interface GatewayView {
   readonly metrics: Metrics;
   readonly tls: { certificates(): Record<string, { readonly notAfter: string } | undefined> };
   readonly lastReload: ReloadResult | undefined;
+  /** The last reload results (SIGHUP and POST /reload), oldest first; bounded by the gateway. */
+  readonly reloadHistory: readonly ReloadResult[];
   readonly draining: boolean;
   readonly spec: GatewaySpec;
   /** Restart-only keys (YAML paths) the config in force changed since start: applied at the next restart. */

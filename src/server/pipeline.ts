@@ -12,6 +12,7 @@ import { ANONYMOUS } from '../core/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { AccessLog, AccessRecord } from '../telemetry/access-log.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { identityKey } from '../telemetry/identity-tally.js';
 import { normalizePath, splitPathAndQuery } from '../http/normalize-path.js';
 import { acceptRequestId, newRequestId } from '../http/request-id.js';
 import { continueTraceparent } from '../http/traceparent.js';
@@ -58,6 +59,8 @@ export interface PipelineDeps {
 class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   route: CompiledRoute | undefined = undefined;
   routeName = 'none';
+  /** Who is calling, as the console counts it (telemetry/identity-tally.ts); set once identity is known. */
+  identityKey = 'anonymous';
   status = 0;
   bytes = 0;
   target: TargetState | undefined = undefined;
@@ -227,6 +230,7 @@ function route(ex: Exchange): Promise<void> | undefined {
 
 function afterIdentity(ex: Exchange, identity: Identity, clientIp: string, authority: string, path: string): Promise<void> | undefined {
   const rt = ex.route as CompiledRoute;
+  if (identity !== ANONYMOUS) ex.identityKey = identityKey(identity);
   if (rt.limits !== undefined) {
     const ctx = { ip: clientIp, routeName: rt.name, identity, header: (n: string) => headerOf(ex.req, n) };
     const v = evaluateLimits(rt.limits, ctx, ex.snap.store, ex.deps.clock.now());
@@ -240,6 +244,9 @@ function afterIdentity(ex: Exchange, identity: Identity, clientIp: string, autho
 
 function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: Identity, clientIp: string, authority: string, path: string): void {
   if (verdict !== undefined) {
+    if (verdict.quotaRemaining !== undefined && verdict.quotaLimit !== undefined) {
+      ex.deps.metrics.identities.observeQuota(ex.identityKey, ex.routeName, verdict.quotaRemaining, verdict.quotaLimit);
+    }
     ex.extraResponseHeaders = {
       'ratelimit-policy': verdict.policyHeader,
       ratelimit: verdict.rateLimitHeader,
@@ -504,6 +511,7 @@ function fail(ex: Exchange, err: unknown): void {
 function finish(ex: Exchange, err?: unknown, code?: string, nowMono = ex.deps.clock.monotonic()): void {
   const seconds = (nowMono - ex.start) / 1000;
   ex.deps.metrics.countRequest(ex.routeName, ex.status, seconds);
+  ex.deps.metrics.identities.count(ex.identityKey);
   const record: AccessRecord = {
     requestId: ex.requestId,
     route: ex.route === undefined ? null : ex.routeName,

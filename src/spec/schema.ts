@@ -97,6 +97,13 @@ export const AdminSpec = z.strictObject({
   port: port.default(9901),
   /** Host names (without port) the admin API answers besides loopback and `host`: DNS-rebinding guard. */
   allowedHosts: z.array(z.string().min(1)).default([]),
+  /** The live console at `GET /`: how often its sampler records rates and health, and how many samples it keeps. */
+  console: z
+    .strictObject({
+      sampleInterval: positiveDuration.default('5s'),
+      samples: z.number().int().min(2).max(1000).default(60),
+    })
+    .prefault({}),
 });
 
 export const StoreSpec = z.strictObject({

@@ -68,6 +68,13 @@ export class FastCounter {
     }
   }
 
+  /** Calls `fn` with every series' labels and value, synchronously (the admin console's sampler). */
+  forEach(fn: (labels: Readonly<Record<string, string>>, value: number) => void): void {
+    for (const byA of this.#root.values()) {
+      for (const byB of byA.values()) for (const s of byB.values()) fn(s.labels, s.value);
+    }
+  }
+
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
     const values: MetricValue[] = [];
     for (const byA of this.#root.values()) {

@@ -1,6 +1,7 @@
 /** prom-client handles with the metric names of SPEC §5. One registry per gateway process. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast-metrics.js';
+import { IdentityTally } from './identity-tally.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -37,6 +38,8 @@ export interface Metrics {
   readonly limitKeys: Gauge<'route' | 'kind'>;
   /** Runs `refresh` before every scrape of limitKeys; returns a remover. */
   onScrapeLimitKeys(refresh: () => void): () => void;
+  /** Requests and quota use by identity (bounded), for the admin console. Not exported to Prometheus: identities are unbounded label values. */
+  readonly identities: IdentityTally;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
   /** Per-attempt fast path: a cached child for (upstream, target, outcome). */
@@ -62,6 +65,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     requests,
     requestDuration,
     upstreamRequests,
+    identities: new IdentityTally(),
     upstreamHealthy: new Gauge({
       name: 'tollgate_upstream_target_healthy',
       help: '1 when the target is healthy and not ejected.',

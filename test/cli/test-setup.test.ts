@@ -9,13 +9,20 @@ const env = (installed: string[], over: Partial<SetupEnv> = {}): SetupEnv => ({
 });
 
 describe('test setup (npm test first step)', () => {
-  it('ok/nothing to do when redis-server and openssl are installed, even as non-root', () => {
-    expect(planSetup(env(['redis-server', 'openssl'], { uid: 1000 }))).toEqual({ action: 'ok' });
-    expect(planSetup(env(['redis-server', 'openssl'], { platform: 'darwin' }))).toEqual({ action: 'ok' });
+  it('ok/nothing to do when redis-server, openssl and chromium are installed, even as non-root', () => {
+    expect(planSetup(env(['redis-server', 'openssl', 'chromium'], { uid: 1000 }))).toEqual({ action: 'ok' });
+    expect(planSetup(env(['redis-server', 'openssl', 'chromium'], { platform: 'darwin' }))).toEqual({ action: 'ok' });
+  });
+
+  it('ok/as root a missing chromium (the console browser test) is installed with apt-get; error/non-root names it', () => {
+    const plan = planSetup(env(['apt-get', 'openssl', 'redis-server']));
+    expect(plan.action === 'install' && plan.commands[1]).toEqual(['apt-get', 'install', '-y', '--no-install-recommends', 'chromium']);
+    const refused = planSetup(env(['apt-get', 'openssl', 'redis-server'], { uid: 1000 }));
+    expect(refused.action === 'fail' && refused.message).toMatch(/need chromium .*apt-get install -y chromium\) and run npm test again\.$/);
   });
 
   it('ok/as root with apt-get: apt-get update, then install exactly what is missing', () => {
-    const plan = planSetup(env(['apt-get', 'openssl']));
+    const plan = planSetup(env(['apt-get', 'openssl', 'chromium']));
     expect(plan).toEqual({
       action: 'install',
       packages: ['redis-server'],
@@ -24,12 +31,12 @@ describe('test setup (npm test first step)', () => {
         ['apt-get', 'install', '-y', '--no-install-recommends', 'redis-server'],
       ],
     });
-    const both = planSetup(env(['apt-get']));
-    expect(both.action === 'install' && both.packages).toEqual(['redis-server', 'openssl']);
+    const all = planSetup(env(['apt-get']));
+    expect(all.action === 'install' && all.packages).toEqual(['redis-server', 'openssl', 'chromium']);
   });
 
   it('error/non-root: one sentence naming what to install, no install attempted', () => {
-    const plan = planSetup(env(['apt-get', 'openssl'], { uid: 1000 }));
+    const plan = planSetup(env(['apt-get', 'openssl', 'chromium'], { uid: 1000 }));
     expect(plan.action).toBe('fail');
     const message = plan.action === 'fail' ? plan.message : '';
     expect(message).toContain('redis-server');

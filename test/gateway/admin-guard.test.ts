@@ -49,7 +49,7 @@ describe('admin API guards', () => {
   });
 
   it('error/DNS rebinding: Host evil.example gets 403 FORBIDDEN on /status, /metrics and /reload', async () => {
-    for (const [method, path] of [['GET', '/status'], ['GET', '/metrics'], ['POST', '/reload'], ['GET', '/']] as const) {
+    for (const [method, path] of [['GET', '/status'], ['GET', '/metrics'], ['POST', '/reload'], ['GET', '/'], ['GET', '/console.json'], ['GET', '/console.fragment']] as const) {
       const a = await send(port, method, path, { host: 'evil.example' });
       expect(a.status).toBe(403);
       expect(codeOf(a)).toBe('FORBIDDEN');

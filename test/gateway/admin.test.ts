@@ -64,9 +64,32 @@ describe('admin API', () => {
     expect(await res.json()).toMatchObject({ result: 'success', error: null });
   });
 
-  it('ok/GET / serves the dashboard page', async () => {
+  it('ok/GET / serves the console page under a CSP that admits no other origin', async () => {
     const res = await fetch(`${t.adminUrl}/`);
     expect(res.headers.get('content-type')).toContain('text/html');
-    expect(await res.text()).toContain('<title>tollgate</title>');
+    expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'/);
+    const html = await res.text();
+    expect(html).toContain('<title>tollgate</title>');
+    expect(html).toContain('data-pool="up" data-active-tier="primary"');
+    const fragment = await fetch(`${t.adminUrl}/console.fragment`);
+    expect(fragment.headers.get('content-type')).toContain('text/html');
+    expect(await fragment.text()).toMatch(/^<div id="meta"/);
+  });
+
+  it('ok/GET /console.json: routes, pools, identities with request counts, certificates and the reload history', async () => {
+    await h1(agent, `${t.url}/api/y`);
+    const c = (await (await fetch(`${t.adminUrl}/console.json`)).json()) as {
+      routes: { name: string }[];
+      pools: { name: string; activeTier: string; targets: { url: string; state: string }[] }[];
+      identities: { top: { id: string; requests: number }[] };
+      certificates: { name: string }[];
+      reloads: { result: string }[];
+    };
+    expect(c.routes.map((r) => r.name)).toEqual(['api']);
+    expect(c.pools).toMatchObject([{ name: 'up', activeTier: 'primary', targets: [{ url: up.url, state: 'up' }] }]);
+    expect(c.identities.top[0]).toMatchObject({ id: 'anonymous', requests: expect.any(Number) });
+    expect(c.identities.top[0]!.requests).toBeGreaterThanOrEqual(2);
+    expect(c.certificates.map((x) => x.name).sort()).toEqual(['intermediate', 'root', 'serving', 'workload']);
+    expect(c.reloads[0]).toMatchObject({ result: 'success' }); // the POST /reload above
   });
 });

@@ -45,8 +45,11 @@ export interface TestUpstream {
   close(): Promise<void>;
 }
 
-/** Starts an upstream named `name` (its name is the default body and the `x-upstream` header). */
-export async function startUpstream(name: string, script: (req: IncomingMessage, n: number) => Action = () => ok()): Promise<TestUpstream> {
+/**
+ * Starts an upstream named `name` (its name is the default body and the `x-upstream` header).
+ * `opts.port` binds that port (to restart a closed upstream where the gateway expects it).
+ */
+export async function startUpstream(name: string, script: (req: IncomingMessage, n: number) => Action = () => ok(), opts: { port?: number } = {}): Promise<TestUpstream> {
   const sockets = new Set<Socket>();
   const seen: SeenRequest[] = [];
   let connections = 0;
@@ -147,7 +150,10 @@ export async function startUpstream(name: string, script: (req: IncomingMessage,
     s.on('close', () => sockets.delete(s));
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
   const port = (server.address() as AddressInfo).port;
   Object.assign(up, { url: `http://127.0.0.1:${port}`, port });
   return up;
