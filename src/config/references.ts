@@ -139,6 +139,12 @@ export function referencedFiles(raw: unknown): { segments: PropertyKey[]; file: 
     const f = str(tls[k]);
     if (f !== undefined) out.push({ segments: ['tls', k], file: f });
   }
+  arr(tls.certificates).forEach((c, i) => {
+    for (const k of ['cert', 'key'] as const) {
+      const f = str(obj(c)?.[k]);
+      if (f !== undefined) out.push({ segments: ['tls', 'certificates', i, k], file: f });
+    }
+  });
   arr(tls.clientCAs).forEach((c, i) => {
     const f = str(c);
     if (f !== undefined) out.push({ segments: ['tls', 'clientCAs', i], file: f });

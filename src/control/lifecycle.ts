@@ -20,7 +20,7 @@ import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
-import { limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { applyListenerTls, limitHandshakes, listen, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
@@ -153,7 +153,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const live: LiveConfig = { loaded: firstLoaded, store: firstStore, listenerTls: tls.listenerTls(), generation: 1 };
   tls.onRotate((listenerTls: ListenerTls) => {
     live.listenerTls = listenerTls;
-    app.server.setSecureContext(secureContextOptions(listenerTls));
+    applyListenerTls(app.server, listenerTls);
   });
   // clientAuth: require refuses revoked certificates too: node's own verification sees only the chain.
   app.server.on('secureConnection', (socket: TLSSocket) => {

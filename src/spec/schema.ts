@@ -36,6 +36,12 @@ export const ListenSpec = z.strictObject({
   port: port.default(8443),
 });
 
+export const ServingCertificateSpec = z.strictObject({
+  cert: z.string(),
+  key: z.string(),
+  serverNames: z.array(z.string().min(1)).min(1).optional(),
+});
+
 export const TlsSpec = z.strictObject({
   cert: z.string().optional(),
   key: z.string().optional(),
@@ -54,6 +60,8 @@ export const TlsSpec = z.strictObject({
     )
     .default([]),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** Further serving certificates, chosen by SNI; names read from the certificate when not given. */
+  certificates: z.array(ServingCertificateSpec).default([]),
 });
 
 export const CaSpec = z.strictObject({
