@@ -21,7 +21,8 @@ import { SnapshotHolder } from '../runtime/holder.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
 import { applyListenerTls, limitHandshakes, listen, type ListenerLimits, type ListenerTls } from '../server/listener.js';
-import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
+import { prepareReload, tlsChanged, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
+import type { Scheduler } from '../core/scheduler.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
@@ -52,6 +53,8 @@ export interface GatewayOptions {
    * does not import admin/). Without it there is no admin listener and `adminPort` is 0.
    */
   readonly admin?: ServeAdmin;
+  /** Timers of the ACME renewal (tests drive it with a ManualScheduler); default: real timers. */
+  readonly acmeScheduler?: Scheduler;
 }
 
 /** How a gateway runs as one worker of a `workers > 1` group. */
@@ -110,7 +113,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   for (const w of firstLoaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
   const spec = firstLoaded.spec;
 
-  const tls = await createTlsSource(spec, { clock, logger, metrics });
+  const tls = await createTlsSource(spec, { clock, logger, metrics, acmeScheduler: opts.acmeScheduler });
   const storeDeps = { clock, logger, metrics, cluster: opts.cluster?.store };
   const firstStore: ManagedStore = await createStoreFor(spec.store, storeDeps);
   // Shared counting must be settled (connected, or known down) before the first request.
@@ -141,8 +144,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const holder = new SnapshotHolder(build(firstLoaded, firstStore, 1));
 
   let draining = false;
+  const startTls = tls.listenerTls();
   const app = await createPublicApp({
-    tls: tls.listenerTls(),
+    tls: startTls,
     limits: listenerLimits(spec),
     pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
     random,
@@ -155,6 +159,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     live.listenerTls = listenerTls;
     applyListenerTls(app.server, listenerTls);
   });
+  // A certificate that arrived (ACME) while the app was being built, before anyone listened for it.
+  if (tlsChanged(startTls, live.listenerTls)) applyListenerTls(app.server, live.listenerTls);
   // clientAuth: require refuses revoked certificates too: node's own verification sees only the chain.
   app.server.on('secureConnection', (socket: TLSSocket) => {
     if (tls.refuses(socket)) socket.destroy();
@@ -168,7 +174,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let redirect: HttpServer | undefined;
   let redirectPort: number | undefined;
   if (spec.redirectHttp) {
-    redirect = createRedirectServer(publicPort);
+    redirect = createRedirectServer(publicPort, (token) => tls.acmeChallenge(token));
     redirectPort = await listenPlain(redirect, spec.listen.host, opts.ports?.redirect ?? spec.redirectHttp.port);
   }
 
@@ -316,8 +322,18 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
   };
 }
 
-function createRedirectServer(httpsPort: number): HttpServer {
+const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+function createRedirectServer(httpsPort: number, acmeChallenge: (token: string) => string | undefined): HttpServer {
   return createHttpServer((req, res) => {
+    // http-01 (RFC 8555 §8.3): the ACME CA fetches the key authorization over plain HTTP.
+    const url = req.url ?? '/';
+    const answer = url.startsWith(ACME_CHALLENGE_PREFIX) ? acmeChallenge(url.slice(ACME_CHALLENGE_PREFIX.length)) : undefined;
+    if (answer !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+      return;
+    }
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
     const portPart = httpsPort === 443 ? '' : `:${httpsPort}`;
     res.writeHead(308, { location: `https://${host}${portPart}${req.url ?? '/'}`, 'content-length': 0 });

@@ -23,6 +23,8 @@ import { tlsSocketOf } from '../tls/peer.js';
 import { ANONYMOUS } from '../core/types.js';
 import { createCertRotation, type CertRotation } from './cert-rotation.js';
 import { watchCertFiles, type CertWatch } from './cert-watch.js';
+import { createAcmeManager, type AcmeManager } from './acme.js';
+import type { Scheduler } from '../core/scheduler.js';
 
 export interface CertificateSummary {
   readonly notAfter: string;
@@ -48,6 +50,10 @@ export interface TlsSource {
    */
   refuses(socket: TLSSocket): boolean;
   caPlugin(): { prefix: string; plugin: FastifyPluginAsync } | undefined;
+  /** The http-01 key authorization for `token` while `tls.acme` validates it, else undefined. */
+  acmeChallenge(token: string): string | undefined;
+  /** The ACME manager when `tls.acme` is set (tests wait on `ready`). */
+  readonly acme: AcmeManager | undefined;
   /** Called with new listener TLS whenever the serving certificate rotates. */
   onRotate(cb: (tls: ListenerTls) => void): void;
   /**
@@ -171,7 +177,7 @@ async function readClientCAs(spec: GatewaySpec, ownDomain: string): Promise<Clie
 }
 
 /** Opens (or on first run creates) the CA and assembles the TLS material. */
-export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics }): Promise<TlsSource> {
+export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics; acmeScheduler?: Scheduler }): Promise<TlsSource> {
   let current = spec;
   const authority = await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, deps.clock);
   const gatewayId = `spiffe://${authority.trustDomain}/tollgate`;
@@ -193,9 +199,29 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       clientCaPem: [authority.rootPem, ...clientCAs.pems],
       clientAuth: current.tls.clientAuth,
       minVersion: current.tls.minVersion,
-      sni: serving.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem, names: c.names })),
+      sni: sniOf(serving),
     };
   };
+  // ACME certificates come after the files: a name both list is served from the file.
+  const sniOf = (files: readonly ServingFile[]): ListenerTls['sni'] => {
+    const issued = acme?.current();
+    return [
+      ...files.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem, names: c.names })),
+      ...(issued ? [{ certPem: issued.certPem, keyPem: issued.keyPem, names: issued.names }] : []),
+    ];
+  };
+  const acme: AcmeManager | undefined =
+    spec.tls.acme === undefined
+      ? undefined
+      : createAcmeManager({
+          spec: spec.tls.acme,
+          clock: deps.clock,
+          logger: deps.logger,
+          scheduler: deps.acmeScheduler,
+          onCertificate: () => {
+            for (const cb of listeners) cb(listenerTls());
+          },
+        });
   // File changes between reloads: re-read what the config in force names; a reload that lands
   // meanwhile wins (its spec is newer than the one this read started from).
   let watch: CertWatch | undefined;
@@ -299,7 +325,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
           clientCaPem: [authority.rootPem, ...nextCAs.pems],
           clientAuth: next.tls.clientAuth,
           minVersion: next.tls.minVersion,
-          sni: nextServing.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem, names: c.names })),
+          sni: sniOf(nextServing),
         },
         apply: async () => {
           // The revocation list first: when it can't be read, nothing of the new material is in force.
@@ -307,6 +333,9 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
           files = nextFiles;
           serving = nextServing;
           clientCAs = nextCAs;
+          if (JSON.stringify(next.tls.acme) !== JSON.stringify(current.tls.acme)) {
+            deps.logger.warn({ msg: 'tls.acme changed; the change takes effect at the next start' });
+          }
           current = next;
           rewatch();
         },
@@ -327,9 +356,14 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
         for (let n = 2; key in out; n++) key = `sni:${c.names[0] ?? ''}#${n}`;
         out[key] = { notAfter: c.notAfter, serverNames: c.names, file: c.certFile };
       }
+      const issuedAcme = acme?.current();
+      if (issuedAcme) out[`acme:${issuedAcme.names[0] ?? ''}`] = { notAfter: issuedAcme.notAfter.toISOString(), serverNames: issuedAcme.names };
       return out;
     },
+    acmeChallenge: (token) => acme?.challengeAnswer(token),
+    acme,
     close: () => {
+      acme?.close();
       watch?.close();
       held.rotation?.close();
     },

@@ -9,13 +9,15 @@ const env = (installed: string[], over: Partial<SetupEnv> = {}): SetupEnv => ({
 });
 
 describe('test setup (npm test first step)', () => {
-  it('ok/nothing to do when redis-server and openssl are installed, even as non-root', () => {
-    expect(planSetup(env(['redis-server', 'openssl'], { uid: 1000 }))).toEqual({ action: 'ok' });
-    expect(planSetup(env(['redis-server', 'openssl'], { platform: 'darwin' }))).toEqual({ action: 'ok' });
+const ACME = ['pebble', 'dnsmasq'];
+
+  it('ok/nothing to do when redis-server, openssl, pebble and dnsmasq are installed, even as non-root', () => {
+    expect(planSetup(env(['redis-server', 'openssl', ...ACME], { uid: 1000 }))).toEqual({ action: 'ok' });
+    expect(planSetup(env(['redis-server', 'openssl', ...ACME], { platform: 'darwin' }))).toEqual({ action: 'ok' });
   });
 
   it('ok/as root with apt-get: apt-get update, then install exactly what is missing', () => {
-    const plan = planSetup(env(['apt-get', 'openssl']));
+    const plan = planSetup(env(['apt-get', 'openssl', ...ACME]));
     expect(plan).toEqual({
       action: 'install',
       packages: ['redis-server'],
@@ -25,11 +27,13 @@ describe('test setup (npm test first step)', () => {
       ],
     });
     const both = planSetup(env(['apt-get']));
-    expect(both.action === 'install' && both.packages).toEqual(['redis-server', 'openssl']);
+    expect(both.action === 'install' && both.packages).toEqual(['redis-server', 'openssl', 'pebble', 'dnsmasq']);
+    const acmeOnly = planSetup(env(['apt-get', 'redis-server', 'openssl']));
+    expect(acmeOnly.action === 'install' && acmeOnly.packages).toEqual(['pebble', 'dnsmasq']);
   });
 
   it('error/non-root: one sentence naming what to install, no install attempted', () => {
-    const plan = planSetup(env(['apt-get', 'openssl'], { uid: 1000 }));
+    const plan = planSetup(env(['apt-get', 'openssl', ...ACME], { uid: 1000 }));
     expect(plan.action).toBe('fail');
     const message = plan.action === 'fail' ? plan.message : '';
     expect(message).toContain('redis-server');
