@@ -318,6 +318,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
     prepare: async (next) => {
       const [nextFiles, nextServing, nextCAs] = await Promise.all([readCreds(next), readServingCertificates(next), readClientCAs(next, authority.trustDomain)]);
       const issued = held.rotation?.current();
+      const acmeAtPrepare = acme?.current();
       return {
         listenerTls: {
           certPem: nextFiles?.certPem ?? issued?.chainPem ?? '',
@@ -338,6 +339,13 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
           }
           current = next;
           rewatch();
+          // An ACME renewal between prepare and commit: the prepared TLS holds the old certificate, so
+          // put the new one back once the commit (which applies the prepared TLS) has run.
+          if (acme !== undefined && acme.current() !== acmeAtPrepare) {
+            setImmediate(() => {
+              for (const cb of listeners) cb(listenerTls());
+            });
+          }
         },
       };
     },
