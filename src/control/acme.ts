@@ -145,7 +145,10 @@ export function createAcmeManager(deps: AcmeDeps): AcmeManager {
   const put = (c: AcmeCertificate): void => {
     cert = c;
     deps.onCertificate(c);
-    schedule(acmeRenewAt(c.notBefore, c.notAfter) - clock.now());
+    // A certificate due the moment it arrives (the local clock far ahead of the CA's) must not turn
+    // into an order loop against the CA: wait the retry interval instead.
+    const delay = acmeRenewAt(c.notBefore, c.notAfter) - clock.now();
+    schedule(delay > 0 ? delay : ACME_RETRY_MS);
   };
   const renew = async (): Promise<void> => {
     try {
@@ -189,7 +192,11 @@ export function createAcmeManager(deps: AcmeDeps): AcmeManager {
   return {
     current: () => cert,
     challengeAnswer: (token) => challenges.get(token),
-    ready: start(),
+    // Never rejects: an unreadable storage directory is logged and retried like a failed order.
+    ready: start().catch((err: unknown) => {
+      logger.error({ msg: 'ACME order failed; retrying later', names: spec.names, err: err instanceof Error ? err.message : String(err), retryInMs: ACME_RETRY_MS });
+      schedule(ACME_RETRY_MS);
+    }),
     close: () => {
       closed = true;
       timer?.cancel();
