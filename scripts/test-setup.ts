@@ -1,6 +1,6 @@
 /**
  * `npm test`'s first step: make sure the programs the tests drive are installed (redis-server, openssl,
- * chromium for the admin console's browser test).
+ * chromium for the admin console's browser test, pebble + dnsmasq for the ACME test).
  * As root on Debian/Ubuntu it installs what is missing with apt-get; anywhere else it stops at once with one
  * sentence naming what to install (exit 1), instead of letting test files fail one by one.
  * Run: node --import tsx scripts/test-setup.ts  (TOLLGATE_TEST_NO_INSTALL=1: never install, only report).
@@ -14,6 +14,9 @@ export const NEEDED: readonly { command: string; pkg: string }[] = [
   { command: 'openssl', pkg: 'openssl' },
   // test/admin/console.browser.test.ts drives it with playwright-core (executablePath /usr/bin/chromium).
   { command: 'chromium', pkg: 'chromium' },
+  // The ACME test's CA and its DNS (test/support/pebble.ts).
+  { command: 'pebble', pkg: 'pebble' },
+  { command: 'dnsmasq', pkg: 'dnsmasq' },
 ];
 
 export interface SetupEnv {
@@ -57,7 +60,8 @@ export function planSetup(env: SetupEnv): SetupPlan {
 }
 
 function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+  // dnsmasq lives in /usr/sbin, which a non-root PATH often lacks.
+  return spawnSync('sh', ['-c', `command -v ${command} || test -x /usr/sbin/${command}`], { stdio: 'ignore' }).status === 0;
 }
 
 /** Runs the plan; returns the exit code. */

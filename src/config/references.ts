@@ -89,6 +89,9 @@ export function checkReferences(raw: unknown): { problems: ConfigIssue[]; warnin
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     problems.push(issue(['tls', tls.cert === undefined ? 'cert' : 'key'], 'set both tls.cert and tls.key, or neither'));
   }
+  if (obj(tls.acme) !== undefined && obj(root.redirectHttp) === undefined) {
+    problems.push(issue(['tls', 'acme'], 'http-01 needs redirectHttp: the ACME CA fetches its challenge from that plain listener (port 80 for public CAs)'));
+  }
   const ownDomain = str(obj(root.ca)?.trustDomain) ?? 'tollgate.local';
   arr(tls.clientCAs).forEach((c, i) => {
     const entry = obj(c);
@@ -168,6 +171,14 @@ export function referencedFiles(raw: unknown): { segments: PropertyKey[]; file: 
     const f = str(tls[k]);
     if (f !== undefined) out.push({ segments: ['tls', k], file: f });
   }
+  arr(tls.certificates).forEach((c, i) => {
+    for (const k of ['cert', 'key'] as const) {
+      const f = str(obj(c)?.[k]);
+      if (f !== undefined) out.push({ segments: ['tls', 'certificates', i, k], file: f });
+    }
+  });
+  const acmeCA = str(obj(tls.acme)?.directoryCA);
+  if (acmeCA !== undefined) out.push({ segments: ['tls', 'acme', 'directoryCA'], file: acmeCA });
   arr(tls.clientCAs).forEach((c, i) => {
     const f = str(c);
     if (f !== undefined) out.push({ segments: ['tls', 'clientCAs', i], file: f });

@@ -85,6 +85,8 @@ function resolvePaths(spec: GatewaySpec, baseDir: string): GatewaySpec {
       cert: spec.tls.cert === undefined ? undefined : abs(spec.tls.cert),
       key: spec.tls.key === undefined ? undefined : abs(spec.tls.key),
       clientCAs: spec.tls.clientCAs.map((c) => (typeof c === 'string' ? abs(c) : { ...c, file: abs(c.file) })),
+      certificates: spec.tls.certificates.map((c) => ({ ...c, cert: abs(c.cert), key: abs(c.key) })),
+      acme: spec.tls.acme === undefined ? undefined : { ...spec.tls.acme, storage: abs(spec.tls.acme.storage), directoryCA: spec.tls.acme.directoryCA === undefined ? undefined : abs(spec.tls.acme.directoryCA) },
     },
     ca: { ...spec.ca, dir: abs(spec.ca.dir) },
     routes: spec.routes.map((r) =>

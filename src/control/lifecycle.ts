@@ -21,8 +21,9 @@ import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
-import { limitHandshakes, listen, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
-import { prepareReload, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
+import { applyListenerTls, limitHandshakes, listen, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { prepareReload, tlsChanged, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
+import type { Scheduler } from '../core/scheduler.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
@@ -56,6 +57,8 @@ export interface GatewayOptions {
    * does not import admin/). Without it there is no admin listener and `adminPort` is 0.
    */
   readonly admin?: ServeAdmin;
+  /** Timers of the ACME renewal (tests drive it with a ManualScheduler); default: real timers. */
+  readonly acmeScheduler?: Scheduler;
 }
 
 /** How a gateway runs as one worker of a `workers > 1` group. */
@@ -122,7 +125,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   for (const w of firstLoaded.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
   const spec = firstLoaded.spec;
 
-  const tls = await createTlsSource(spec, { clock, logger, metrics });
+  const tls = await createTlsSource(spec, { clock, logger, metrics, acmeScheduler: opts.acmeScheduler });
   const storeDeps = { clock, logger, metrics, cluster: opts.cluster?.store };
   const firstStore: ManagedStore = await createStoreFor(spec.store, storeDeps);
   // Shared counting must be settled (connected, or known down) before the first request.
@@ -161,8 +164,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const holder = new SnapshotHolder(build(firstLoaded, firstStore, 1));
 
   let draining = false;
+  const startTls = tls.listenerTls();
   const app = await createPublicApp({
-    tls: tls.listenerTls(),
+    tls: startTls,
     limits: listenerLimits(spec),
     pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
     random,
@@ -178,8 +182,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const live: LiveConfig = { loaded: firstLoaded, store: firstStore, listenerTls: tls.listenerTls(), generation: 1 };
   tls.onRotate((listenerTls: ListenerTls) => {
     live.listenerTls = listenerTls;
-    app.server.setSecureContext(secureContextOptions(listenerTls));
+    applyListenerTls(app.server, listenerTls);
   });
+  // A certificate that arrived (ACME) while the app was being built, before anyone listened for it.
+  if (tlsChanged(startTls, live.listenerTls)) applyListenerTls(app.server, live.listenerTls);
   // clientAuth: require refuses revoked certificates too: node's own verification sees only the chain.
   app.server.on('secureConnection', (socket: TLSSocket) => {
     if (tls.refuses(socket)) socket.destroy();
@@ -209,7 +215,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let redirectPort: number | undefined;
   let redirectHost = spec.listen.host;
   if (spec.redirectHttp) {
-    redirect = createRedirectServer(() => publicPort, random);
+    redirect = createRedirectServer(() => publicPort, random, (token) => tls.acmeChallenge(token));
     redirectPort = await listenPlain(redirect, spec.listen.host, opts.ports?.redirect ?? spec.redirectHttp.port);
   }
 
@@ -316,7 +322,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         let fresh: HttpServer | undefined;
         let freshPort: number | undefined;
         if (next.redirectHttp) {
-          fresh = createRedirectServer(() => publicPort, random);
+          fresh = createRedirectServer(() => publicPort, random, (token) => tls.acmeChallenge(token));
           freshPort = await listenPlain(fresh, bound.listen.host, opts.ports?.redirect ?? next.redirectHttp.port);
         }
         redirect?.close();
@@ -443,9 +449,19 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
   };
 }
 
-function createRedirectServer(httpsPortNow: () => number, random: Random): HttpServer {
+const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+function createRedirectServer(httpsPortNow: () => number, random: Random, acmeChallenge: (token: string) => string | undefined): HttpServer {
   return createHttpServer((req, res) => {
     const httpsPort = httpsPortNow();
+    // http-01 (RFC 8555 §8.3): the ACME CA fetches the key authorization over plain HTTP.
+    const url = req.url ?? '/';
+    const answer = url.startsWith(ACME_CHALLENGE_PREFIX) ? acmeChallenge(url.slice(ACME_CHALLENGE_PREFIX.length)) : undefined;
+    if (answer !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+      return;
+    }
     const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
     const portPart = httpsPort === 443 ? '' : `:${httpsPort}`;
     // Like every answer of the gateway: the client's request id when valid, else a new one.

@@ -15,7 +15,7 @@ import type { Http2SecureServer } from 'node:http2';
 import type { LoadedConfig } from '../config/load.js';
 import type { SnapshotHolder } from '../runtime/holder.js';
 import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
-import { applyLimits, secureContextOptions, type ListenerLimits, type ListenerTls } from '../server/listener.js';
+import { applyLimits, applyListenerTls, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import type { PoolRegistry } from './registries.js';
 import type { ManagedStore } from './store-factory.js';
@@ -90,7 +90,7 @@ export async function prepareReload(next: LoadedConfig, deps: ReloadDeps): Promi
       deps.holder.swap(snapshot);
       live.generation++;
       if (tlsChanged(live.listenerTls, tls.listenerTls)) {
-        deps.server.setSecureContext(secureContextOptions(tls.listenerTls));
+        applyListenerTls(deps.server, tls.listenerTls);
         // tls.Server reads these per new connection, so a reload can change clientAuth too.
         Object.assign(deps.server, { requestCert: tls.listenerTls.clientAuth !== 'none', rejectUnauthorized: tls.listenerTls.clientAuth === 'require' });
         live.listenerTls = tls.listenerTls;
@@ -118,6 +118,11 @@ export function tlsChanged(a: ListenerTls, b: ListenerTls): boolean {
     a.minVersion !== b.minVersion ||
     a.clientAuth !== b.clientAuth ||
     a.clientCaPem.length !== b.clientCaPem.length ||
-    a.clientCaPem.some((pem, i) => pem !== b.clientCaPem[i])
+    a.clientCaPem.some((pem, i) => pem !== b.clientCaPem[i]) ||
+    (a.sni ?? []).length !== (b.sni ?? []).length ||
+    (a.sni ?? []).some((c, i) => {
+      const d = b.sni?.[i];
+      return c.certPem !== d?.certPem || c.keyPem !== d.keyPem || c.names.join() !== d.names.join();
+    })
   );
 }

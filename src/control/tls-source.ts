@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/duration.js';
@@ -14,6 +14,7 @@ import type { GatewaySpec } from '../spec/schema.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { ListenerTls } from '../server/listener.js';
+import { certificateNames } from '../tls/sni.js';
 import { ensureCaAuthority, type Authority } from '../ca/authority.js';
 import { caApiPlugin } from '../ca/http.js';
 import { splitPem } from '../ca/x509.js';
@@ -21,9 +22,16 @@ import { builtInAnchor, identityFromSocket, peerVerdict, verifiedPeerRevoked, ty
 import { tlsSocketOf } from '../tls/peer.js';
 import { ANONYMOUS } from '../core/types.js';
 import { createCertRotation, type CertRotation } from './cert-rotation.js';
+import { watchCertFiles, type CertWatch } from './cert-watch.js';
+import { createAcmeManager, type AcmeManager } from './acme.js';
+import type { Scheduler } from '../core/scheduler.js';
 
 export interface CertificateSummary {
   readonly notAfter: string;
+  /** The names an SNI certificate serves (`tls.certificates`). */
+  readonly serverNames?: readonly string[];
+  /** The file it was read from. */
+  readonly file?: string;
 }
 
 export interface TlsSource {
@@ -42,9 +50,18 @@ export interface TlsSource {
    */
   refuses(socket: TLSSocket): boolean;
   caPlugin(): { prefix: string; plugin: FastifyPluginAsync } | undefined;
+  /** The http-01 key authorization for `token` while `tls.acme` validates it, else undefined. */
+  acmeChallenge(token: string): string | undefined;
+  /** The ACME manager when `tls.acme` is set (tests wait on `ready`). */
+  readonly acme: AcmeManager | undefined;
   /** Called with new listener TLS whenever the serving certificate rotates. */
   onRotate(cb: (tls: ListenerTls) => void): void;
-  /** Re-reads certificate files, clientCAs and the revocation list (SIGHUP). Throws when a file is unreadable. */
+  /**
+   * Re-reads certificate files, clientCAs and the revocation list (SIGHUP). Throws when a file is unreadable.
+   * Between reloads the serving certificate files (`tls.cert`/`key`, `tls.certificates`) are also
+   * watched: a changed pair that reads and fits is put in force through `onRotate`; one that doesn't is
+   * logged and the certificates in force stay.
+   */
   reload(spec: GatewaySpec): Promise<void>;
   /**
    * Reads what `reload(spec)` would apply (certificate files, clientCAs) without applying it;
@@ -73,12 +90,60 @@ async function readCreds(spec: GatewaySpec): Promise<FileCreds | undefined> {
   const [certPem, keyPem] = await Promise.all([readFile(spec.tls.cert, 'utf8'), readFile(spec.tls.key, 'utf8')]);
   let notAfter: string | undefined;
   try {
-    const { X509Certificate } = await import('node:crypto');
     notAfter = new Date(new X509Certificate(certPem).validTo).toISOString();
   } catch {
     throw new Error(`tls.cert: ${spec.tls.cert} is not a PEM certificate`);
   }
+  checkKeyFits('tls', spec.tls.cert, certPem, spec.tls.key, keyPem);
   return { certPem, keyPem, notAfter };
+}
+
+/** Throws (naming both files) when `keyPem` is not the key of `certPem`: caught at prepare, never at commit. */
+function checkKeyFits(where: string, certFile: string, certPem: string, keyFile: string, keyPem: string): void {
+  try {
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (err) {
+    throw new Error(`${where}: ${keyFile} is not a usable key for ${certFile} (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/** One `tls.certificates` entry as read from its files. */
+interface ServingFile {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly names: readonly string[];
+  readonly notAfter: string;
+  readonly certFile: string;
+}
+
+/** Reads every `tls.certificates` entry; throws (naming the entry) when one can't serve. */
+async function readServingCertificates(spec: GatewaySpec): Promise<ServingFile[]> {
+  return Promise.all(
+    spec.tls.certificates.map(async (c, i): Promise<ServingFile> => {
+      const where = `tls.certificates[${i}]`;
+      const [certPem, keyPem] = await Promise.all([readFile(c.cert, 'utf8'), readFile(c.key, 'utf8')]);
+      let leaf: X509Certificate;
+      try {
+        leaf = new X509Certificate(certPem);
+      } catch {
+        throw new Error(`${where}.cert: ${c.cert} is not a PEM certificate`);
+      }
+      const names = c.serverNames ?? certificateNames(leaf.subjectAltName, leaf.subject);
+      if (names.length === 0) throw new Error(`${where}: ${c.cert} names no DNS name or IP address; set serverNames`);
+      checkKeyFits(where, c.cert, certPem, c.key, keyPem);
+      return { certPem, keyPem, names, notAfter: new Date(leaf.validTo).toISOString(), certFile: c.cert };
+    }),
+  );
+}
+
+function watchedFiles(spec: GatewaySpec): string[] {
+  const out = spec.tls.certificates.flatMap((c) => [c.cert, c.key]);
+  if (spec.tls.cert !== undefined && spec.tls.key !== undefined) out.push(spec.tls.cert, spec.tls.key);
+  return out;
+}
+
+function sameServing(a: readonly ServingFile[], b: readonly ServingFile[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.certPem === b[i]?.certPem && x.keyPem === b[i]?.keyPem && x.names.join() === b[i]?.names.join());
 }
 
 interface ClientCAs {
@@ -117,11 +182,12 @@ function rotationPlan(spec: GatewaySpec): string {
 }
 
 /** Opens (or on first run creates) the CA and assembles the TLS material. */
-export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics }): Promise<TlsSource> {
+export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics; acmeScheduler?: Scheduler }): Promise<TlsSource> {
   let current = spec;
   const authority = await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, deps.clock);
   const gatewayId = `spiffe://${authority.trustDomain}/tollgate`;
   let files = await readCreds(spec);
+  let serving = await readServingCertificates(spec);
   let clientCAs = await readClientCAs(spec, authority.trustDomain);
   const ownAnchor = builtInAnchor(authority.rootPem, authority.trustDomain);
   const listeners: ((tls: ListenerTls) => void)[] = [];
@@ -138,8 +204,57 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       clientCaPem: [authority.rootPem, ...clientCAs.pems],
       clientAuth: current.tls.clientAuth,
       minVersion: current.tls.minVersion,
+      sni: sniOf(serving),
     };
   };
+  // ACME certificates come after the files: a name both list is served from the file.
+  const sniOf = (files: readonly ServingFile[]): ListenerTls['sni'] => {
+    const issued = acme?.current();
+    return [
+      ...files.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem, names: c.names })),
+      ...(issued ? [{ certPem: issued.certPem, keyPem: issued.keyPem, names: issued.names }] : []),
+    ];
+  };
+  const acme: AcmeManager | undefined =
+    spec.tls.acme === undefined
+      ? undefined
+      : createAcmeManager({
+          spec: spec.tls.acme,
+          clock: deps.clock,
+          logger: deps.logger,
+          scheduler: deps.acmeScheduler,
+          onCertificate: () => {
+            for (const cb of listeners) cb(listenerTls());
+          },
+        });
+  // File changes between reloads: re-read what the config in force names; a reload that lands
+  // meanwhile wins (its spec is newer than the one this read started from).
+  let watch: CertWatch | undefined;
+  const refreshFromFiles = async (): Promise<void> => {
+    const spec = current;
+    let nextFiles: FileCreds | undefined;
+    let nextServing: ServingFile[];
+    try {
+      [nextFiles, nextServing] = await Promise.all([readCreds(spec), readServingCertificates(spec)]);
+    } catch (err) {
+      deps.logger.warn({ msg: 'certificate files changed but cannot be used; the certificates in force stay', err: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    if (spec !== current) return;
+    const filesSame = nextFiles?.certPem === files?.certPem && nextFiles?.keyPem === files?.keyPem;
+    if (filesSame && sameServing(nextServing, serving)) return;
+    files = nextFiles;
+    serving = nextServing;
+    deps.logger.info({ msg: 'serving certificates re-read from their files', certificates: serving.map((c) => ({ serverNames: c.names, notAfter: c.notAfter })) });
+    for (const cb of listeners) cb(listenerTls());
+  };
+  const rewatch = (): void => {
+    watch?.close();
+    watch = watchCertFiles(watchedFiles(current), () => void refreshFromFiles(), {
+      onError: (dir, err) => deps.logger.warn({ msg: 'cannot watch certificate directory; SIGHUP still reloads it', dir, err: String(err) }),
+    });
+  };
+  rewatch();
   held.rotation = await createCertRotation({
     authority,
     serverNames: spec.tls.serverNames,
@@ -211,7 +326,8 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
         : undefined,
     onRotate: (cb) => listeners.push(cb),
     prepare: async (next) => {
-      const [nextFiles, nextCAs] = await Promise.all([readCreds(next), readClientCAs(next, authority.trustDomain)]);
+      const [nextFiles, nextServing, nextCAs] = await Promise.all([readCreds(next), readServingCertificates(next), readClientCAs(next, authority.trustDomain)]);
+      const acmeAtPrepare = acme?.current();
       // New names or lifetime for the issued serving certificate: a new one at apply, renewed on the new plan.
       const replan = rotationPlan(current) !== rotationPlan(next);
       return {
@@ -224,6 +340,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
             clientCaPem: [authority.rootPem, ...nextCAs.pems],
             clientAuth: next.tls.clientAuth,
             minVersion: next.tls.minVersion,
+            sni: sniOf(nextServing),
           };
         },
         apply: async () => {
@@ -234,22 +351,49 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
             deps.logger.info({ msg: 'gateway certificate re-issued for the reloaded config', serverNames: next.tls.serverNames, notAfter: held.rotation?.current().notAfter.toISOString() });
           }
           files = nextFiles;
+          serving = nextServing;
           clientCAs = nextCAs;
+          if (JSON.stringify(next.tls.acme) !== JSON.stringify(current.tls.acme)) {
+            deps.logger.warn({ msg: 'tls.acme changed; the change takes effect at the next start' });
+          }
           current = next;
+          rewatch();
+          // An ACME renewal between prepare and commit: the prepared TLS holds the old certificate, so
+          // put the new one back once the commit (which applies the prepared TLS) has run.
+          if (acme !== undefined && acme.current() !== acmeAtPrepare) {
+            setImmediate(() => {
+              for (const cb of listeners) cb(listenerTls());
+            });
+          }
         },
       };
     },
     certificates: () => {
       const issued = held.rotation?.current();
-      const serving = files?.notAfter ?? issued?.notAfter.toISOString();
-      return {
-        serving: serving ? { notAfter: serving } : undefined,
+      const fallback = files?.notAfter ?? issued?.notAfter.toISOString();
+      const out: Record<string, CertificateSummary | undefined> = {
+        serving: fallback ? { notAfter: fallback } : undefined,
         workload: issued ? { notAfter: issued.notAfter.toISOString() } : undefined,
         intermediate: { notAfter: authority.intermediateNotAfter.toISOString() },
         root: { notAfter: authority.rootNotAfter.toISOString() },
       };
+      // One entry per SNI certificate, keyed by its first name (the metric's `cert` label).
+      for (const c of serving) {
+        let key = `sni:${c.names[0] ?? ''}`;
+        for (let n = 2; key in out; n++) key = `sni:${c.names[0] ?? ''}#${n}`;
+        out[key] = { notAfter: c.notAfter, serverNames: c.names, file: c.certFile };
+      }
+      const issuedAcme = acme?.current();
+      if (issuedAcme) out[`acme:${issuedAcme.names[0] ?? ''}`] = { notAfter: issuedAcme.notAfter.toISOString(), serverNames: issuedAcme.names };
+      return out;
     },
-    close: () => held.rotation?.close(),
+    acmeChallenge: (token) => acme?.challengeAnswer(token),
+    acme,
+    close: () => {
+      acme?.close();
+      watch?.close();
+      held.rotation?.close();
+    },
     reload: async (next) => {
       await (await source.prepare(next)).apply();
     },

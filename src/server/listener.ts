@@ -6,7 +6,7 @@ import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, ty
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Server as NetServer } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { type ErrorCode, renderError, STATUS } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import { newRequestId } from '../http/request-id.js';
@@ -14,6 +14,7 @@ import { GatewayError } from '../core/errors.js';
 import { startIdleSweep, trackStreams, type IdleSweep } from './idle-sweep.js';
 import { createOverloadManager, type OverloadManager, type OverloadReason, type OverloadThresholds, type Sampler } from './overload.js';
 import { sendError } from './error-reply.js';
+import { compileSniTable, matchSni, type SniTable } from '../tls/sni.js';
 
 /** Mozilla "intermediate" (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults). */
 export const INTERMEDIATE_CIPHERS = [
@@ -67,6 +68,18 @@ export interface ListenerTls {
   readonly clientCaPem: string[];
   readonly clientAuth: 'none' | 'optional' | 'require';
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * Further serving certificates chosen by SNI (`tls.certificates`); a client whose SNI none of them
+   * names (or that sends none) gets `certPem`/`keyPem`. Each shares the client-certificate trust above.
+   */
+  readonly sni?: readonly SniCertificate[];
+}
+
+/** A serving certificate for the names it lists (exact or `*.` wildcards). */
+export interface SniCertificate {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly names: readonly string[];
 }
 
 export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
@@ -81,6 +94,27 @@ export function secureContextOptions(tls: ListenerTls): SecureServerOptions {
     ciphers: INTERMEDIATE_CIPHERS,
     honorCipherOrder: false,
   };
+}
+
+/** Each public server's SNI table in force, replaced by applyListenerTls. */
+const sniTables = new WeakMap<Http2SecureServer, SniTable<SecureContext>>();
+
+/**
+ * Compiles the SNI table of `tls`: one secure context per certificate, with the same trust, version
+ * and ciphers as the default one. Throws when a key does not match its certificate (a refused reload).
+ */
+export function compileSniContexts(tls: ListenerTls): SniTable<SecureContext> {
+  const base = secureContextOptions(tls);
+  return compileSniTable((tls.sni ?? []).map((c) => ({ names: c.names, value: createSecureContext({ ...base, cert: c.certPem, key: c.keyPem }) })));
+}
+
+/**
+ * Puts `tls` in force on a running listener: the default certificate (`setSecureContext`, open
+ * connections untouched) and the SNI table, compiled by the caller beforehand when it must not fail here.
+ */
+export function applyListenerTls(server: Http2SecureServer, tls: ListenerTls, table: SniTable<SecureContext> = compileSniContexts(tls)): void {
+  server.setSecureContext(secureContextOptions(tls));
+  sniTables.set(server, table);
 }
 
 /** Tracks connections so shutdown can drain them. */
@@ -176,9 +210,14 @@ export function createPublicServer(
     if (hasBody(req)) watchBody(req, res);
     handler(req, res);
   };
-  const server = createSecureServer(
+  const server: Http2SecureServer = createSecureServer(
     {
       ...secureContextOptions(tls),
+      // Unknown or absent SNI: a falsy context makes node use the server's default one.
+      SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
+        const table = sniTables.get(server);
+        cb(null, table === undefined ? undefined : matchSni(table, servername));
+      },
       allowHTTP1: true,
       ALPNProtocols: ['h2', 'http/1.1'],
       requestCert: tls.clientAuth !== 'none',
@@ -196,6 +235,7 @@ export function createPublicServer(
   );
   // Expect: 100-continue arrives as 'checkContinue' instead of 'request' (h1 and h2): same entry.
   server.on('checkContinue', entry);
+  sniTables.set(server, compileSniContexts(tls));
   const tracker: ConnectionTracker = { sockets: new Set(), sessions: new Set() };
   const sweep = startIdleSweep(tracker.sockets as Set<TLSSocket>, limits.idleTimeoutMs, { sessions: tracker.sessions });
   sweeps.set(server, sweep);

@@ -49,6 +49,21 @@ export const ListenSpec = z.strictObject({
   proxyProtocol: z.boolean().default(false),
 });
 
+export const ServingCertificateSpec = z.strictObject({
+  cert: z.string(),
+  key: z.string(),
+  serverNames: z.array(z.string().min(1)).min(1).optional(),
+});
+
+export const AcmeSpec = z.strictObject({
+  directory: z.url(),
+  email: z.string().min(3),
+  names: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, { error: 'expected a DNS name (no wildcards with http-01)' })).min(1),
+  challenge: z.enum(['http-01']).default('http-01'),
+  storage: z.string().default('certs/acme'),
+  directoryCA: z.string().optional(),
+});
+
 export const TlsSpec = z.strictObject({
   cert: z.string().optional(),
   key: z.string().optional(),
@@ -67,6 +82,9 @@ export const TlsSpec = z.strictObject({
     )
     .default([]),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** Further serving certificates, chosen by SNI; names read from the certificate when not given. */
+  certificates: z.array(ServingCertificateSpec).default([]),
+  acme: AcmeSpec.optional(),
 });
 
 export const CaSpec = z.strictObject({
@@ -319,6 +337,7 @@ export const GatewaySpec = z.strictObject({
 
 export type GatewaySpec = z.infer<typeof GatewaySpec>;
 export type RouteSpec = z.infer<typeof RouteSpec>;
+export type AcmeSpec = z.infer<typeof AcmeSpec>;
 export type MatchSpec = z.infer<typeof MatchSpec>;
 export type UpstreamSpec = z.infer<typeof UpstreamSpec>;
 export type TargetSpec = z.infer<typeof TargetSpec>;
