@@ -151,4 +151,12 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'upstreams.<name>.tls': 'TLS to `https://` targets',
   'upstreams.<name>.tls.identity': "`workload`: present the gateway's CA-issued certificate and verify the upstream against the built-in root",
   'upstreams.<name>.protocol': '`http1` (absent) or `h2`: HTTP/2 to the targets (ALPN for `https://`, h2c with prior knowledge for `http://`); see docs/upstreams.md',
+  'upstreams.<name>.resolveInterval': 'for targets naming a host or SRV record: re-resolve this often instead of on the answer\'s TTL (kept within `dns.minInterval`..`dns.maxInterval`); see docs/upstreams.md',
+  dns: 'resolution of upstream targets that name a host (`http://orders.internal:8080`: every address a target) or an SRV record (`dns+srv://_http._tcp.orders.internal`); see docs/upstreams.md',
+  'dns.servers': 'DNS servers to ask (`127.0.0.1:5353`, `[::1]:53`), with TTLs honoured; empty: the system resolver (getaddrinfo, which reports no TTL) for A/AAAA and the system\'s name servers for SRV',
+  'dns.timeout': 'how long one query may take (two tries per server); a resolution that fails keeps the last known targets',
+  'dns.minInterval': 'floor of the re-resolution interval (a TTL of 0 included; at least 100ms), and the first retry after a failure (doubling up to the normal interval)',
+  'dns.maxInterval': 'ceiling of the re-resolution interval (a long TTL included)',
+  'dns.noTtlInterval': 're-resolution interval when the answer carries no TTL (the system resolver, SRV records) and the pool sets no `resolveInterval`',
+  'dns.family': '`v4-preferred` (IPv4 addresses when the name has any, else IPv6), `v4`, `v6` or `all` (both)',
 };

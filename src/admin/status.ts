@@ -14,12 +14,14 @@ function targetView(t: TargetState, nowMs: number, wallNowMs: number): Record<st
   return {
     url: t.url,
     tier: t.tier,
+    weight: t.weight,
     healthy: t.healthy,
     available: isAvailable(t, nowMs),
     // Ejections run on the monotonic clock; shown as the wall time they end at, for display only.
     ejectedUntil: t.ejectedUntil > nowMs ? new Date(wallNowMs + (t.ejectedUntil - nowMs)).toISOString() : null,
     inFlight: t.inFlight,
     ewmaMs: Math.round(t.ewmaMs * 10) / 10,
+    ...(t.source !== undefined ? { source: t.source } : {}),
   };
 }
 
@@ -43,6 +45,7 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
         rejected: breaker.rejected,
       },
       retryBudget: { available: pr.retryBudget.available(wallNow) },
+      ...(pr.resolution !== undefined ? { resolution: pr.resolution() } : {}),
     };
   }
   const routes = gw.spec.routes.map((r) => ({ name: r.name, upstreams: routeUpstreams(r).map((u) => u.name) }));

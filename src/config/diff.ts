@@ -30,6 +30,9 @@ function stable(v: unknown): string {
 }
 const same = (a: unknown, b: unknown): boolean => stable(a) === stable(b);
 
+/** A target's identity for comparing configs: its origin, or the whole URL for `dns+srv://` (no origin). */
+const targetOrigin = (url: string): string => (url.startsWith('dns+srv://') ? url.replace(/\/$/, '').toLowerCase() : new URL(url).origin);
+
 const ROUTE_FIELDS = ['match', 'upstream', 'upstreams', 'stripPrefix', 'auth', 'rateLimit', 'quota', 'timeout', 'retries'] as const;
 
 function poolsOf(route: RouteSpec): string[] {
@@ -37,7 +40,7 @@ function poolsOf(route: RouteSpec): string[] {
 }
 
 function targetsOf(spec: GatewaySpec, route: RouteSpec): string[] {
-  return poolsOf(route).flatMap((p) => [...(spec.upstreams[p]?.targets ?? []), ...(spec.upstreams[p]?.backups ?? [])].map((t) => new URL(t.url).origin));
+  return poolsOf(route).flatMap((p) => [...(spec.upstreams[p]?.targets ?? []), ...(spec.upstreams[p]?.backups ?? [])].map((t) => targetOrigin(t.url)));
 }
 
 /** A pattern that admits a whole subtree (`spiffe://td/*`, `…/ns/prod/*`). */
@@ -94,8 +97,8 @@ export function diffSpecs(before: GatewaySpec, after: GatewaySpec, health?: Targ
       continue;
     }
     for (const tier of ['targets', 'backups'] as const) {
-      const o = new Map(old[tier].map((t) => [new URL(t.url).origin, t.weight]));
-      const n = new Map(pool[tier].map((t) => [new URL(t.url).origin, t.weight]));
+      const o = new Map(old[tier].map((t) => [targetOrigin(t.url), t.weight]));
+      const n = new Map(pool[tier].map((t) => [targetOrigin(t.url), t.weight]));
       for (const [u, w] of n) {
         const ow = o.get(u);
         if (ow === undefined) out.push({ kind: 'pool', subject: name, change: 'added', detail: `${tier}: ${u} added (weight ${w})` });
@@ -103,7 +106,7 @@ export function diffSpecs(before: GatewaySpec, after: GatewaySpec, health?: Targ
       }
       for (const u of o.keys()) if (!n.has(u)) out.push({ kind: 'pool', subject: name, change: 'removed', detail: `${tier}: ${u} removed` });
     }
-    const rest = (['balance', 'hashBy', 'healthCheck', 'outlierDetection', 'circuitBreaker', 'tls', 'protocol'] as const).filter((f) => !same(old[f], pool[f]));
+    const rest = (['balance', 'hashBy', 'healthCheck', 'outlierDetection', 'circuitBreaker', 'tls', 'protocol', 'resolveInterval'] as const).filter((f) => !same(old[f], pool[f]));
     if (rest.length > 0) out.push({ kind: 'pool', subject: name, change: 'changed', detail: `changed: ${rest.join(', ')}` });
   }
 

@@ -20,6 +20,8 @@ function issue(segments: PropertyKey[], message: string): ConfigIssue {
 function originOf(url: unknown): string | undefined {
   const s = str(url);
   if (s === undefined) return undefined;
+  // dns+srv:// has no origin (URL gives "null"): the name itself tells two entries apart.
+  if (s.startsWith('dns+srv://')) return s.replace(/\/$/, '').toLowerCase();
   try {
     return new URL(s).origin;
   } catch {

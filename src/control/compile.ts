@@ -62,7 +62,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
 /** Builds the snapshot; pools come from the registry so unchanged ones keep their state. */
 export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSnapshot {
   const pools = new Map<string, PoolRuntime>();
-  for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up));
+  for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up, spec.dns));
   const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock) }));
   return Object.freeze({
     generation: deps.generation,

@@ -45,6 +45,12 @@ export interface HealthCheckerOptions {
 export interface HealthChecker {
   /** Stops every timer and closes the probe connections; results still in flight are dropped. */
   close(): void;
+  /**
+   * Probes exactly `targets` from now on (a DNS re-resolve changed the pool): new ones get their first
+   * probe within the first tenth of an interval, removed ones are no longer probed (a probe in flight
+   * is dropped), the others go on as they were.
+   */
+  track(targets: readonly TargetState[]): void;
 }
 
 /** `healthCheck.timeout` in ms: as configured, else the smaller of 1 s and the interval (SPEC §2). */
@@ -100,11 +106,14 @@ export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
   let closed = false;
 
   const schedule = (target: TargetState, delayMs: number): void => {
-    timers.set(target, scheduler.after(delayMs, () => void run(target)));
+    const handle: TimerHandle = scheduler.after(delayMs, () => void run(target, handle));
+    timers.set(target, handle);
   };
 
-  const run = async (target: TargetState): Promise<void> => {
-    if (closed) return;
+  // `handle` is the timer that started this run: a target untracked (or tracked again) meanwhile has
+  // another or none, and this run's result is dropped.
+  const run = async (target: TargetState, handle: TimerHandle): Promise<void> => {
+    if (closed || timers.get(target) !== handle) return;
     const start = clock.monotonic();
     let ok: boolean;
     try {
@@ -112,7 +121,7 @@ export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
     } catch {
       ok = false;
     }
-    if (closed) return;
+    if (closed || timers.get(target) !== handle) return;
     const flipped = observeProbe(target, ok, thresholds);
     try {
       onProbe?.(target, ok, clock.monotonic() - start);
@@ -128,6 +137,16 @@ export function createHealthChecker(opts: HealthCheckerOptions): HealthChecker {
   }
 
   return {
+    track(targets: readonly TargetState[]): void {
+      if (closed) return;
+      const wanted = new Set(targets);
+      for (const [target, timer] of timers) {
+        if (wanted.has(target)) continue;
+        timer.cancel();
+        timers.delete(target);
+      }
+      for (const target of targets) if (!timers.has(target)) schedule(target, every * 0.1 * random.next());
+    },
     close(): void {
       if (closed) return;
       closed = true;

@@ -162,6 +162,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clock,
     });
   const holder = new SnapshotHolder(build(firstLoaded, firstStore, 1));
+  // Pools with DNS targets serve from their first answer (or, for a name that never resolved, none).
+  await registry.resolved();
 
   let draining = false;
   const startTls = tls.listenerTls();

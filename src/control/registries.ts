@@ -7,11 +7,15 @@ import { createHash } from 'node:crypto';
 import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
-import type { UpstreamSpec } from '../spec/schema.js';
+import type { DnsSpec, UpstreamSpec } from '../spec/schema.js';
 import type { PoolRuntime } from '../runtime/snapshot.js';
 import { createPool } from '../upstream/pool.js';
 import { isAvailable, newTargetState } from '../upstream/target-state.js';
 import { createHealthChecker, probeTimeoutMs } from './health-checker.js';
+import { isDynamicPool } from '../upstream/resolved-targets.js';
+import type { Scheduler } from '../core/scheduler.js';
+import type { DnsClient } from './dns-resolver.js';
+import { createResolvedPool } from './resolved-pool.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -55,6 +59,26 @@ interface PoolEntry {
   readonly key: string;
   readonly runtime: PoolRuntime;
   readonly close: () => Promise<void>;
+  /** Pools with DNS targets: settles when the first resolution has finished. */
+  readonly ready?: Promise<void>;
+}
+
+/** The undici connection pool of one target origin. */
+function newDispatcher(origin: string, spec: UpstreamSpec, connect: buildConnector.connector, idleTimeoutMs: number): Dispatcher {
+  const h2 = spec.protocol === 'h2';
+  return new Pool(origin, {
+    connections: spec.circuitBreaker.maxConnections,
+    // HTTP/1.1: one request per connection at a time. h2: without `pipelining` undici sends one
+    // stream per session; with it, up to H2_STREAMS bodiless idempotent requests share a session
+    // (undici 7 never multiplexes a request with a streamed body or a non-idempotent method, so
+    // each gRPC call has a session of its own). Should ALPN pick http/1.1, GETs are pipelined.
+    ...(h2 ? { allowH2: true, pipelining: H2_STREAMS } : { pipelining: 1 }),
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    headersTimeout: 0,
+    bodyTimeout: idleTimeoutMs,
+    connect,
+  });
 }
 
 export interface PoolRegistryDeps {
@@ -64,6 +88,10 @@ export interface PoolRegistryDeps {
   readonly metrics: Metrics;
   readonly idleTimeoutMs: number;
   readonly upstreamTls: UpstreamTlsSource;
+  /** Timers of the DNS resolver loops (tests); default: real timers. */
+  readonly scheduler?: Scheduler;
+  /** Replaces the DNS client built from `dns` (tests). */
+  readonly dnsClient?: (dns: DnsSpec) => DnsClient;
 }
 
 /** Holds running pools across reloads. */
@@ -79,12 +107,16 @@ export class PoolRegistry {
     this.#stopScrapeHook = deps.metrics.onScrapeUpstreamHealth(() => this.#refreshHealthGauge());
   }
 
-  /** The running pool for this name and definition, created when new. */
-  obtain(name: string, spec: UpstreamSpec): PoolRuntime {
-    const key = `${name}\0${createHash('sha256').update(JSON.stringify(spec)).digest('hex')}`;
+  /**
+   * The running pool for this name and definition, created when new. `dns` (the config's `dns`) is part
+   * of the definition of pools whose targets name hosts or SRV records.
+   */
+  obtain(name: string, spec: UpstreamSpec, dns?: DnsSpec): PoolRuntime {
+    const dynamic = dns !== undefined && isDynamicPool(spec);
+    const key = `${name}\0${createHash('sha256').update(JSON.stringify(dynamic ? { spec, dns } : spec)).digest('hex')}`;
     const existing = this.#entries.get(key);
     if (existing) return existing.runtime;
-    const entry = this.#create(key, name, spec);
+    const entry = dynamic ? this.#createResolved(key, name, spec, dns) : this.#create(key, name, spec);
     this.#entries.set(key, entry);
     return entry.runtime;
   }
@@ -111,6 +143,15 @@ export class PoolRegistry {
     await Promise.all(closing);
   }
 
+  /**
+   * Settles when every pool held has finished its first DNS resolution (at once for the others), so a
+   * new pool serves from its resolved targets from its first request; each resolution is bounded by
+   * `dns.timeout`.
+   */
+  async resolved(): Promise<void> {
+    await Promise.all([...this.#entries.values()].map((e) => e.ready));
+  }
+
   /** Closes every pool (shutdown). */
   async closeAll(): Promise<void> {
     this.#stopScrapeHook();
@@ -130,6 +171,28 @@ export class PoolRegistry {
     return this.#entries.size;
   }
 
+  /** A pool with targets from DNS (control/resolved-pool.ts): its target set changes in place. */
+  #createResolved(key: string, name: string, spec: UpstreamSpec, dns: DnsSpec): PoolEntry {
+    const deps = this.#deps;
+    const h2 = spec.protocol === 'h2';
+    const tls = spec.tls?.identity === 'workload' ? deps.upstreamTls : undefined;
+    const resolved = createResolvedPool({
+      name,
+      spec,
+      dns,
+      clock: deps.clock,
+      random: deps.random,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      scheduler: deps.scheduler,
+      dnsClient: deps.dnsClient?.(dns),
+      newDispatcher: (origin, connect) => newDispatcher(origin, spec, connect, deps.idleTimeoutMs),
+      dataConnect: upstreamConnector({ timeoutMs: CONNECT_TIMEOUT_MS, h2, tls }),
+      probeConnect: (timeoutMs) => upstreamConnector({ timeoutMs, h2, tls }),
+    });
+    return { key, runtime: resolved.runtime, close: () => resolved.close(), ready: resolved.ready };
+  }
+
   #create(key: string, name: string, spec: UpstreamSpec): PoolEntry {
     const deps = this.#deps;
     const primaries = spec.targets.map((t) => newTargetState(t.url, t.weight, 'primary'));
@@ -141,22 +204,7 @@ export class PoolRegistry {
     const dispatchers = new Map<string, Dispatcher>();
     for (const t of [...primaries, ...backups]) {
       if (dispatchers.has(t.origin)) continue;
-      dispatchers.set(
-        t.origin,
-        new Pool(t.origin, {
-          connections: spec.circuitBreaker.maxConnections,
-          // HTTP/1.1: one request per connection at a time. h2: without `pipelining` undici sends one
-          // stream per session; with it, up to H2_STREAMS bodiless idempotent requests share a session
-          // (undici 7 never multiplexes a request with a streamed body or a non-idempotent method, so
-          // each gRPC call has a session of its own). Should ALPN pick http/1.1, GETs are pipelined.
-          ...(h2 ? { allowH2: true, pipelining: H2_STREAMS } : { pipelining: 1 }),
-          keepAliveTimeout: 30_000,
-          keepAliveMaxTimeout: 600_000,
-          headersTimeout: 0,
-          bodyTimeout: deps.idleTimeoutMs,
-          connect,
-        }),
-      );
+      dispatchers.set(t.origin, newDispatcher(t.origin, spec, connect, deps.idleTimeoutMs));
     }
     for (const t of [...primaries, ...backups]) deps.metrics.upstreamHealthy.labels(name, t.url).set(1);
     let checker: { close(): void } | undefined;

@@ -65,6 +65,8 @@ export async function prepareReload(next: LoadedConfig, deps: ReloadDeps): Promi
       await newStore.ready();
     }
     snapshot = deps.build(next, newStore ?? live.store, live.generation + 1);
+    // New pools with DNS targets take traffic only once their names have been asked (bounded by dns.timeout).
+    await registry.resolved();
   } catch (err) {
     await free();
     throw err;

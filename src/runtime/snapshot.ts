@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { RouteTable } from '../router/compile.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { RetryBudget } from '../upstream/retry-budget.js';
+import type { ResolutionStatus } from '../upstream/resolved-targets.js';
 import type { LimitPolicy } from '../policy/rate-limit.js';
 import type { CounterStore } from '../store/counter-store.js';
 import type { Identity } from '../core/types.js';
@@ -29,6 +30,11 @@ export interface PoolRuntime {
   /** Builds the consistent-hash key, or undefined when the pool does not hash. */
   readonly hashBy: string | undefined;
   readonly retryBudget: RetryBudget;
+  /**
+   * Pools with targets from DNS: `pool` is then re-read on every use (a re-resolve swaps it in place,
+   * without a reload), and this reports the names' resolution for /status.
+   */
+  readonly resolution?: () => ResolutionStatus;
 }
 
 /** One route's compiled behaviour. */

@@ -274,7 +274,9 @@ export const RouteSpec = z
   });
 
 export const TargetSpec = z.strictObject({
-  url: z.string().regex(/^https?:\/\/[^/?#]+\/?$/, { error: 'expected an origin URL like http://127.0.0.1:3001' }),
+  url: z.string().regex(/^(https?:\/\/[^/?#]+|dns\+srv:\/\/_[A-Za-z0-9-]+\._(tcp|udp)(\.[A-Za-z0-9_-]+)+)\/?$/, {
+    error: 'expected an origin URL like http://127.0.0.1:3001 or http://orders.internal:8080, or dns+srv://_http._tcp.orders.internal',
+  }),
   weight: z.number().int().min(1).default(1),
 });
 
@@ -308,7 +310,37 @@ export const UpstreamSpec = z.strictObject({
   tls: z.strictObject({ identity: z.enum(['workload', 'none']).default('none') }).optional(),
   /** Protocol to the targets: http1 (default) or h2 (ALPN for https://, prior knowledge h2c for http://). */
   protocol: z.enum(['http1', 'h2']).optional(),
+  /** Targets naming a host or SRV record: re-resolved this often instead of on the TTL (within dns.minInterval..maxInterval). */
+  resolveInterval: positiveDuration.optional(),
 });
+
+/** `127.0.0.1`, `127.0.0.1:5353`, `::1`, `[::1]:5353`: what node:dns `setServers` takes. */
+const dnsServer = z.string().refine(
+  (s) => {
+    if (isIP(s) !== 0) return true;
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+    if (m === null) return false;
+    const host = m[1] ?? m[2] ?? '';
+    return (m[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4) && Number(m[3]) >= 1 && Number(m[3]) <= 65535;
+  },
+  { error: 'expected a DNS server address like 127.0.0.1:5353 or [::1]:53' },
+);
+
+const atLeast100ms = (s: string): boolean => (parseDuration(s) ?? 0) >= 100;
+
+/** Resolution of upstream targets that name a host or an SRV record (docs/upstreams.md). */
+export const DnsSpec = z
+  .strictObject({
+    servers: z.array(dnsServer).default([]),
+    timeout: positiveDuration.default('2s'),
+    minInterval: duration.refine(atLeast100ms, { error: 'expected at least 100ms' }).default('1s'),
+    maxInterval: positiveDuration.default('5m'),
+    noTtlInterval: positiveDuration.default('30s'),
+    family: z.enum(['v4-preferred', 'v4', 'v6', 'all']).default('v4-preferred'),
+  })
+  .refine((d) => (parseDuration(d.minInterval) ?? 0) <= (parseDuration(d.maxInterval) ?? 0), {
+    error: 'minInterval must not be greater than maxInterval',
+  });
 
 /** Request header hygiene (issue 10). */
 export const SecuritySpec = z.strictObject({
@@ -333,6 +365,7 @@ export const GatewaySpec = z.strictObject({
   security: SecuritySpec.prefault({}),
   routes: z.array(RouteSpec).default([]),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), UpstreamSpec).default({}),
+  dns: DnsSpec.prefault({}),
 });
 
 export type GatewaySpec = z.infer<typeof GatewaySpec>;
@@ -341,6 +374,7 @@ export type AcmeSpec = z.infer<typeof AcmeSpec>;
 export type MatchSpec = z.infer<typeof MatchSpec>;
 export type UpstreamSpec = z.infer<typeof UpstreamSpec>;
 export type TargetSpec = z.infer<typeof TargetSpec>;
+export type DnsSpec = z.infer<typeof DnsSpec>;
 export type HealthCheckSpec = z.infer<typeof HealthCheckSpec>;
 export type OutlierDetectionSpec = z.infer<typeof OutlierDetectionSpec>;
 export type CircuitBreakerSpec = z.infer<typeof CircuitBreakerSpec>;

@@ -40,6 +40,8 @@ export interface Metrics {
   onScrapeLimitKeys(refresh: () => void): () => void;
   /** Requests and quota use by identity (bounded), for the admin console. Not exported to Prometheus: identities are unbounded label values. */
   readonly identities: IdentityTally;
+  /** DNS resolutions of upstream target names (`name`: the configured URL), by result (success | failure). */
+  readonly dnsResolutions: Counter<'upstream' | 'name' | 'result'>;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
   /** Per-attempt fast path: a cached child for (upstream, target, outcome). */
@@ -122,6 +124,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap or the PROXY protocol front (reason proxy_protocol_*).', labelNames: ['reason'] as const, registers: [registry] }),
     overloadShed: new Counter({ name: 'tollgate_overload_shed_total', help: 'Connections and requests shed by the overload manager.', labelNames: ['kind'] as const, registers: [registry] }),
     overloaded: new Gauge({ name: 'tollgate_overloaded', help: '1 while the overload manager sheds new connections and requests.', registers: [registry] }),
+    dnsResolutions: new Counter({ name: 'tollgate_dns_resolutions_total', help: 'DNS resolutions of upstream target names, by result; a failure keeps the last known addresses.', labelNames: ['upstream', 'name', 'result'] as const, registers: [registry] }),
     bodyCuts: new Counter({ name: 'tollgate_request_body_cuts_total', help: 'Requests whose body was cut: too slow (body_timeout) or left unread after a gateway answer (unread_body).', labelNames: ['kind'] as const, registers: [registry] }),
     countRequest(route: string, status: number, seconds: number): void {
       requests.inc(route, status);

@@ -5,6 +5,8 @@ export interface TargetState {
   readonly origin: string;
   readonly weight: number;
   readonly tier: 'primary' | 'backup';
+  /** The configured URL a DNS-resolved target came from (`http://orders.internal:8080`, `dns+srv://…`); absent for a literal. */
+  readonly source?: string;
   /** Active health: true until the health checker says otherwise. */
   healthy: boolean;
   /**

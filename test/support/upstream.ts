@@ -47,9 +47,14 @@ export interface TestUpstream {
 
 /**
  * Starts an upstream named `name` (its name is the default body and the `x-upstream` header).
- * `opts.port` binds that port (to restart a closed upstream where the gateway expects it).
+ * `opts.port` binds that port (to restart a closed upstream where the gateway expects it); `opts.host`
+ * another loopback address (127.0.0.2, … : a second "host" for the DNS tests).
  */
-export async function startUpstream(name: string, script: (req: IncomingMessage, n: number) => Action = () => ok(), opts: { port?: number } = {}): Promise<TestUpstream> {
+export async function startUpstream(
+  name: string,
+  script: (req: IncomingMessage, n: number) => Action = () => ok(),
+  opts: { port?: number; host?: string } = {},
+): Promise<TestUpstream> {
   const sockets = new Set<Socket>();
   const seen: SeenRequest[] = [];
   let connections = 0;
@@ -152,10 +157,10 @@ export async function startUpstream(name: string, script: (req: IncomingMessage,
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  Object.assign(up, { url: `http://127.0.0.1:${port}`, port });
+  Object.assign(up, { url: `http://${opts.host ?? '127.0.0.1'}:${port}`, port });
   return up;
 }
 
