@@ -128,6 +128,30 @@ describe('health checker (scripted probe, manual scheduler)', () => {
     expect(closed.calls.get(a)).toBe(1);
   });
 
+  it('ok/track: a new target is probed, a removed one no longer, the others go on, a re-added one gets one loop', async () => {
+    const a = newTargetState('http://10.0.0.1:80', 1, 'primary');
+    const b = newTargetState('http://10.0.0.2:80', 1, 'primary');
+    const c = newTargetState('http://10.0.0.3:80', 1, 'primary');
+    const { probe, answer, calls } = scriptedProbe();
+    const { clock, scheduler, step } = manualTime();
+    const checker = start({ pool: { primaries: [a, b], backups: [] }, spec: spec({ unhealthyThreshold: 1 }), clock, scheduler, random: seededRandom(6), probe });
+    await step(2);
+    expect([calls.get(a), calls.get(b), calls.get(c)]).toEqual([2, 2, undefined]);
+    checker.track([a, c]);
+    answer.set(b, false);
+    await step(3);
+    expect(calls.get(a)).toBe(5);
+    expect(calls.get(b)).toBe(2);
+    expect(calls.get(c)).toBe(3);
+    expect(b.healthy).toBe(true);
+    expect(scheduler.pending).toBe(2);
+    // Tracked again: one probe loop, not two.
+    checker.track([a, b, c]);
+    await step(2);
+    expect(calls.get(b)).toBe(4);
+    expect(scheduler.pending).toBe(3);
+  });
+
   it('ok/a result that arrives after close is dropped', async () => {
     const a = newTargetState('http://10.0.0.1:80', 1, 'primary');
     let resolve: (ok: boolean) => void = () => undefined;
