@@ -55,6 +55,7 @@ describe('pools: targets from DNS (dnsmasq)', () => {
   let t: TestGateway;
   let agent: Agent;
   let hosts: Record<string, string[]>;
+  let config: Record<string, unknown> & { upstreams: Record<string, Record<string, unknown>> };
 
   const slowOrOk = (req: { url?: string }) => (req.url === '/orders/slow' ? delay(4000) : ok());
   const srvRecords = (bTarget: TestUpstream, weights: [number, number]) => ({
@@ -86,7 +87,7 @@ describe('pools: targets from DNS (dnsmasq)', () => {
     };
     await dns.setHosts(hosts);
     await dns.setSrv(srvRecords(sb, [1, 3]));
-    t = await startTestGateway({
+    config = {
       dns: { servers: [dns.server], minInterval: '200ms', timeout: '500ms' },
       routes: [
         { name: 'orders', match: { pathPrefix: '/orders' }, upstream: 'orders' },
@@ -103,7 +104,8 @@ describe('pools: targets from DNS (dnsmasq)', () => {
         srv: { targets: [{ url: 'dns+srv://_http._tcp.svc.test' }] },
         ghost: { targets: [{ url: `http://nowhere.test:${a.port}` }] },
       },
-    });
+    };
+    t = await startTestGateway(config);
     agent = h1Agent({ ca: t.rootPem });
   });
 
@@ -239,5 +241,20 @@ describe('pools: targets from DNS (dnsmasq)', () => {
     expect(countBodies(await burst(agent, `${t.url}/srv/x`, 40, 1))).toEqual({ sa: 20, sb2: 20 });
     expect(traffic(sb).length).toBe(atSb);
     expect(traffic(sc).length).toBe(0);
+  });
+  it('a reload keeps an unchanged DNS pool as it is; a changed one is resolved before it takes traffic', async () => {
+    const running = t.gw.holder.current.pools.get('orders');
+    const kept = await (await fetch(`${t.adminUrl}/reload`, { method: 'POST' })).json();
+    expect(kept).toMatchObject({ result: 'success' });
+    expect(t.gw.holder.current.pools.get('orders')).toBe(running);
+    // A changed definition builds a new pool: the reload answers once its names were asked, so the
+    // first request after it already has a target (no 503 window).
+    config.upstreams.orders = { ...config.upstreams.orders, resolveInterval: '1s' };
+    await t.writeConfig(config);
+    expect(await (await fetch(`${t.adminUrl}/reload`, { method: 'POST' })).json()).toMatchObject({ result: 'success' });
+    expect(t.gw.holder.current.pools.get('orders')).not.toBe(running);
+    const res = await h1(agent, `${t.url}/orders/x`);
+    expect([res.status, res.body]).toEqual([200, 'b']);
+    expect(urls(await status_(t, 'orders'))).toEqual([`http://127.0.0.3:${a.port}`]);
   });
 });
