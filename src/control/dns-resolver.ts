@@ -251,6 +251,7 @@ export function createPoolResolver(o: PoolResolverOptions): PoolResolver {
           n.resolvedAt = o.clock.now();
           o.onResult?.(n.entry.source.label, true, undefined);
         } catch (err) {
+          if (closed) return; // cancelled by close(): not a resolver failure
           n.failures++;
           n.lastError = errorText(err);
           o.onResult?.(n.entry.source.label, false, n.lastError);

@@ -18,7 +18,7 @@ import { startDnsmasq, type Dnsmasq } from '../support/dnsmasq.js';
 import { waitFor } from '../support/wait.js';
 import { burst, countBodies, metricSum, traffic, upstreamStatus, type TargetStatus, type UpstreamStatus } from './support.js';
 
-type Resolved = UpstreamStatus & {
+type Resolved = Omit<UpstreamStatus, 'targets'> & {
   targets: (TargetStatus & { source?: string; weight: number })[];
   resolution?: { names: { source: string; targets: string[]; lastError: string | null; resolvedAt: string | null }[]; draining: string[] };
 };
