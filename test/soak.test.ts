@@ -1,5 +1,5 @@
 /**
- * The short soak (bench/soak.ts, 55 s of load): a real gateway process under paced h1 + h2 load
+ * The short soak (bench/soak.ts, 50 s of load): a real gateway process under paced h1 + h2 load
  * while it reloads every 10 s, a target flaps, Redis is killed and restarted and the serving
  * certificate rotates. Nothing may fail and the heap must stay bounded. The long runs are
  * `bash bench/soak.sh` (bench/SOAK.md).
@@ -7,11 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { runSoak, soakReport } from '../bench/soak.js';
 
-const LOAD_MS = 55_000;
+const LOAD_MS = 50_000;
 
 describe('soak (short)', () => {
   it(
-    'ok/55 s of h1+h2 load through reloads, a flapping target, a Redis restart and certificate rotation: zero failed, heap bounded',
+    'ok/50 s of h1+h2 load through reloads, a flapping target, a Redis restart and certificate rotation: zero failed, heap bounded',
     async () => {
       const r = await runSoak({
         durationMs: LOAD_MS,
