@@ -87,10 +87,14 @@ export interface SoakResult {
     readonly certsSeenByClients: number;
     readonly gatewayErrors: number;
     readonly gatewayWarnings: number;
+    /** Access lines with a status other than 200 (a retried attempt is not one: its request answered 200). */
+    readonly gatewayNon200: number;
     readonly heapStartMiB: number;
     readonly heapEndMiB: number;
     readonly heapMaxMiB: number;
     readonly heapSlopeMiBPerMin: number;
+    /** The same over the rows after minute 5 (without the warm-up), NaN when there are fewer than 3. */
+    readonly heapSlopeAfterWarmupMiBPerMin: number;
     readonly rssStartMiB: number;
     readonly rssEndMiB: number;
     readonly gatewayExit: string;
@@ -100,6 +104,8 @@ export interface SoakResult {
   /** Gateway warning and error lines counted by "level: msg". */
   readonly logCounts: Readonly<Record<string, number>>;
   readonly logSamples: readonly string[];
+  /** The gateway's access lines of answers other than 200 (the first 30). */
+  readonly non200Samples: readonly string[];
 }
 
 export const DEFAULTS: SoakOptions = {
@@ -176,6 +182,8 @@ interface Gw {
   /** Warning and error lines by level and msg. */
   byMsg: Map<string, number>;
   logSamples: string[];
+  non200: number;
+  non200Samples: string[];
   exited: Promise<string>;
 }
 
@@ -194,6 +202,8 @@ async function startGatewayProcess(dir: string, configPath: string, publicPort: 
     warnings: 0,
     byMsg: new Map(),
     logSamples: [],
+    non200: 0,
+    non200Samples: [],
     exited: new Promise((resolve) => child.once('exit', (code, sig) => resolve(sig !== null ? `signal ${sig}` : `exit ${code}`))),
   };
   let pending = '';
@@ -201,6 +211,11 @@ async function startGatewayProcess(dir: string, configPath: string, publicPort: 
   const onLine = (line: string): void => {
     // Access lines are level 30; only warnings and errors are parsed.
     if (!listening && line.includes('"msg":"listening"')) listening = true;
+    if (line.includes('"msg":"request"') && !line.includes('"status":200,')) {
+      // The gateway's side of an answer other than 200 (what a failed request was, from inside).
+      gw.non200++;
+      if (gw.non200Samples.length < 30) gw.non200Samples.push(line.length > 600 ? `${line.slice(0, 600)}…` : line);
+    }
     // pino with level labels (telemetry/logger.ts).
     if (line.includes('"level":"error"') || line.includes('"level":"fatal"')) gw.errors++;
     else if (line.includes('"level":"warn"')) gw.warnings++;
@@ -318,7 +333,9 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     const clientSerials = new Set<string>();
     const fail = (what: string): void => {
       c.failed++;
-      if (failureSamples.length < 30) failureSamples.push(`${new Date().toISOString()} ${what}`);
+      const line = `${new Date().toISOString()} ${what}`;
+      if (failureSamples.length < 30) failureSamples.push(line);
+      o.progress?.(`failed: ${line}`);
     };
     const t0 = performance.now();
     const elapsed = (): number => performance.now() - t0;
@@ -371,15 +388,26 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
 
     interface Slot {
       session: ClientHttp2Session | undefined;
+      /** The handshake under way, shared by the slot's loops (one new session, not one each). */
+      opening: Promise<ClientHttp2Session> | undefined;
     }
-    const slots: Slot[] = Array.from({ length: H2_SESSIONS }, () => ({ session: undefined }));
+    const slots: Slot[] = Array.from({ length: H2_SESSIONS }, () => ({ session: undefined, opening: undefined }));
     const sessionFor = async (slot: Slot): Promise<ClientHttp2Session> => {
       const s = slot.session;
       if (s !== undefined && !s.closed && !s.destroyed) return s;
-      const fresh = await openSession();
-      fresh.on('error', () => undefined);
-      slot.session = fresh;
-      return fresh;
+      slot.opening ??= openSession().then(
+        (fresh) => {
+          fresh.on('error', () => undefined);
+          slot.session = fresh;
+          slot.opening = undefined;
+          return fresh;
+        },
+        (err: unknown) => {
+          slot.opening = undefined;
+          throw err;
+        },
+      );
+      return slot.opening;
     };
 
     const h2Request = (session: ClientHttp2Session, path: string): Promise<{ status: number; body: string }> =>
@@ -404,15 +432,33 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         });
       });
 
+    // Streams open per session; a retired session is closed once it has none (as browsers and gRPC
+    // clients do): closing a session with a stream just sent races the server's GOAWAY handling and
+    // gets that stream REFUSED_STREAM, which real clients retry and this one would count as failed.
+    const open = new Map<ClientHttp2Session, number>();
+    const retired = new Set<ClientHttp2Session>();
     const h2Loop = (slot: Slot, n: number): Promise<void> =>
       paced(async (i) => {
         c.requests++;
         c.h2++;
+        let session: ClientHttp2Session | undefined;
         try {
-          const r = await h2Request(await sessionFor(slot), `/api/h2/${n}/${i}`);
+          session = await sessionFor(slot);
+          open.set(session, (open.get(session) ?? 0) + 1);
+          const r = await h2Request(session, `/api/h2/${n}/${i}`);
           if (r.status !== 200 || !bodies.has(r.body)) fail(`h2 status ${r.status} body ${r.body.slice(0, 200)}`);
         } catch (err) {
           fail(`h2 error ${(err as Error).message}`);
+        } finally {
+          if (session !== undefined) {
+            const left = (open.get(session) ?? 1) - 1;
+            open.set(session, left);
+            if (left === 0 && retired.has(session)) {
+              retired.delete(session);
+              open.delete(session);
+              session.close();
+            }
+          }
         }
       });
 
@@ -445,11 +491,15 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       flapping = await startUpstream('c', () => ok('c'), { port: flapPort });
     });
     every(o.reconnectEveryMs, async () => {
-      // The old session finishes its streams; the next request opens a new handshake.
+      // The next request opens a new handshake; the old session closes once its streams are done.
       const slot = slots[0]!;
       const old = slot.session;
       slot.session = undefined;
-      old?.close();
+      if (old === undefined) return;
+      if ((open.get(old) ?? 0) === 0) {
+        open.delete(old);
+        old.close();
+      } else retired.add(old);
     });
     for (const at of o.redisRestartsAtMs) {
       chaos.push(
@@ -528,7 +578,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         while (elapsed() < at) await sleep(Math.min(250, at - elapsed()));
         await sampleOnce();
         if (elapsed() >= nextRow - 1 || elapsed() >= o.durationMs) {
-          makeRow(Math.round(nextRow / 60_000 * 100) / 100);
+          makeRow(Math.round((Math.min(nextRow, o.durationMs) / 60_000) * 100) / 100);
           nextRow += rowMs;
         }
         if (elapsed() >= o.durationMs) return;
@@ -576,10 +626,12 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         certsSeenByClients: clientSerials.size,
         gatewayErrors: g.errors,
         gatewayWarnings: g.warnings,
+        gatewayNon200: g.non200,
         heapStartMiB: heaps[0] ?? Number.NaN,
         heapEndMiB: heaps[heaps.length - 1] ?? Number.NaN,
         heapMaxMiB: Math.max(...samples.map((s) => s.heap)) / MiB,
         heapSlopeMiBPerMin: slope(mins, heaps),
+        heapSlopeAfterWarmupMiBPerMin: mins.filter((m) => m > 5).length >= 3 ? slope(mins.filter((m) => m > 5), heaps.filter((_, i) => mins[i]! > 5)) : Number.NaN,
         rssStartMiB: (samples[0]?.rss ?? Number.NaN) / MiB,
         rssEndMiB: (samples[samples.length - 1]?.rss ?? Number.NaN) / MiB,
         gatewayExit: gatewayExit === 'running until stopped' ? `ran to the end; SIGTERM → ${exitHow}` : gatewayExit,
@@ -587,6 +639,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       failureSamples,
       logCounts: Object.fromEntries(g.byMsg),
       logSamples: g.logSamples,
+      non200Samples: g.non200Samples,
     };
   } finally {
     if (gw !== undefined) await stopChild(gw.child, gw.exited);
@@ -637,13 +690,16 @@ export function soakReport(r: SoakResult, how: string): string {
     `| serving certificates rotated (/status) | ${t.certsRotated} |`,
     `| distinct serving certificates seen by client handshakes | ${t.certsSeenByClients} |`,
     `| gateway error / warning log lines | ${t.gatewayErrors} / ${t.gatewayWarnings} |`,
+    `| gateway access lines with a status other than 200 | ${t.gatewayNon200} |`,
     `| heap start / end / max (MiB) | ${f1(t.heapStartMiB)} / ${f1(t.heapEndMiB)} / ${f1(t.heapMaxMiB)} |`,
     `| heap slope (MiB/min, least squares over the rows) | ${t.heapSlopeMiBPerMin.toFixed(3)} |`,
+    `| heap slope after the 5-minute warm-up (MiB/min) | ${Number.isFinite(t.heapSlopeAfterWarmupMiBPerMin) ? t.heapSlopeAfterWarmupMiBPerMin.toFixed(3) : '–'} |`,
     `| RSS start / end (MiB) | ${f1(t.rssStartMiB)} / ${f1(t.rssEndMiB)} |`,
     `| gateway process | ${t.gatewayExit} |`,
     '',
   ];
   if (r.failureSamples.length > 0) lines.push('## First failures', '', '```', ...r.failureSamples, '```', '');
+  if (r.non200Samples.length > 0) lines.push("## The gateway's access lines of answers other than 200 (first 30)", '', '```', ...r.non200Samples, '```', '');
   const counted = Object.entries(r.logCounts);
   if (counted.length > 0) {
     lines.push(
