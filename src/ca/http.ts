@@ -17,12 +17,13 @@ export type AnyFastifyRequest = FastifyRequest<RouteGenericInterface, RawServerB
 type AnyFastifyReply = FastifyReply<RouteGenericInterface, RawServerBase>;
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
-import { errorBody, GatewayError } from '../core/errors.js';
+import { DEFAULT_MESSAGE, errorBody, GatewayError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { Identity } from '../core/types.js';
 import { bearerToken } from '../identity/jwt.js';
 import { CaError, type Authority } from './authority.js';
 import { parseCsr } from './requests.js';
+import { CaStateWriteError } from './store.js';
 import { clientIpOf } from '../http/forwarded.js';
 import { peerAddressOf, tlsSocketOf } from '../tls/peer.js';
 
@@ -43,7 +44,7 @@ export interface CaApiDeps {
   readonly renewal?: { readonly window: number; readonly maxPerHour: number };
   /** One call per CA API request, answered (the access log line, route "ca"). */
   onRequest?(record: CaRequestRecord): void;
-  /** Where a 500's cause goes. */
+  /** Where the cause of a 500, or of a 503 CA_UNAVAILABLE (state not written), goes. */
   onFailure?(err: unknown, requestId: string): void;
 }
 
@@ -93,6 +94,8 @@ export interface SignResponse {
 }
 
 const BODY_LIMIT = 64 * 1024;
+/** Retry-After of a CA_UNAVAILABLE caused by storage: a full disk is not freed in a second. */
+const CA_RETRY_AFTER_S = 30;
 
 /** Who may get a certificate, and with which extra names. */
 interface Grant {
@@ -131,6 +134,11 @@ function handleError(deps: CaApiDeps, err: FastifyError | GatewayError | Error, 
   if (err instanceof CaError) {
     const m = CA_ERROR_STATUS[err.code];
     return sendError(req, reply, m.code, m.status, err.message);
+  }
+  if (err instanceof CaStateWriteError) {
+    // Disk full and the like: not a bug, and nothing half-written; the caller may retry later.
+    deps.onFailure?.(err, requestIdOf(req, reply));
+    return sendError(req, reply, 'CA_UNAVAILABLE', 503, DEFAULT_MESSAGE.CA_UNAVAILABLE, { 'retry-after': String(CA_RETRY_AFTER_S) });
   }
   const status = (err as FastifyError).statusCode;
   if (status === 413) return sendError(req, reply, 'PAYLOAD_TOO_LARGE', 413, 'The request body is too large');

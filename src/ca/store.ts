@@ -13,6 +13,50 @@ export const PRIVATE_MODE = 0o600;
 /** Mode of certificates and state files. */
 export const PUBLIC_MODE = 0o644;
 
+/** The file operations the CA's writes go through: node's, or a test's that fails like a full disk. */
+export interface StoreFs {
+  open: typeof fs.open;
+  rename: typeof fs.rename;
+  rm: typeof fs.rm;
+  link: typeof fs.link;
+}
+let io: StoreFs = fs;
+
+/** Tests only: route the CA's writes through `impl` (a disk that fills up); no argument restores node:fs. */
+export function setStoreFsForTests(impl?: StoreFs): void {
+  io = impl ?? fs;
+}
+
+/**
+ * Errno codes meaning "the state could not be stored right now" (full disk, quota, I/O error, a
+ * read-only or exhausted file system) rather than a bug: the CA API answers 503 CA_UNAVAILABLE.
+ */
+const STORAGE_ERRNOS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG', 'EMFILE', 'ENFILE']);
+
+/**
+ * A CA state file (or the directory lock) could not be written. Nothing was replaced: the temp file is
+ * removed and the previous file stays in force. `code` is the errno, as on node's own error.
+ */
+export class CaStateWriteError extends Error {
+  override name = 'CaStateWriteError';
+  readonly code: string;
+  constructor(
+    readonly path: string,
+    errno: string,
+    cause: unknown,
+  ) {
+    const detail = String((cause as Error | undefined)?.message ?? cause);
+    super(`CA state ${basename(path)} not written (${detail.startsWith(errno) ? detail : `${errno}: ${detail}`}); the previous file is kept and in force`, { cause });
+    this.code = errno;
+  }
+}
+
+/** `err` as a CaStateWriteError when it is a storage failure, else unchanged. */
+function storageFailure(path: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && STORAGE_ERRNOS.has(code) && !(err instanceof CaStateWriteError) ? new CaStateWriteError(path, code, err) : err;
+}
+
 /**
  * Writes `data` to `path` so a reader sees either the old or the new content, never a mix:
  * a temp file beside it (created with `mode`), fsync, rename, then a best-effort fsync of the directory.
@@ -20,22 +64,28 @@ export const PUBLIC_MODE = 0o644;
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number = PUBLIC_MODE): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await fs.open(tmp, 'wx', mode);
+  let fh: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    fh = await io.open(tmp, 'wx', mode);
+  } catch (err) {
+    throw storageFailure(path, err);
+  }
   try {
     await fh.writeFile(data);
     await fh.chmod(mode);
     await fh.sync();
+    await fh.close();
   } catch (err) {
+    // A half-written temp file (ENOSPC mid-write) never replaces the old one and is not left behind.
     await fh.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw err;
+    await io.rm(tmp, { force: true }).catch(() => undefined);
+    throw storageFailure(path, err);
   }
-  await fh.close();
   try {
-    await fs.rename(tmp, path);
+    await io.rename(tmp, path);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
+    await io.rm(tmp, { force: true }).catch(() => undefined);
+    throw storageFailure(path, err);
   }
   await syncDir(dirname(path));
 }
@@ -134,21 +184,29 @@ async function withFileLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
  */
 async function tryCreateLock(lockPath: string): Promise<boolean> {
   const tmp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await fs.open(tmp, 'wx', PUBLIC_MODE);
+  let fh: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    fh = await io.open(tmp, 'wx', PUBLIC_MODE);
+  } catch (err) {
+    throw storageFailure(lockPath, err);
+  }
   try {
     await fh.writeFile(String(process.pid));
     await fh.sync();
-  } finally {
     await fh.close();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await io.rm(tmp, { force: true }).catch(() => undefined);
+    throw storageFailure(lockPath, err);
   }
   try {
-    await fs.link(tmp, lockPath);
+    await io.link(tmp, lockPath);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw storageFailure(lockPath, err);
     return false;
   } finally {
-    await fs.rm(tmp, { force: true });
+    await io.rm(tmp, { force: true });
   }
 }
 

@@ -424,10 +424,10 @@ function onAttemptDone(ex: Exchange, err: Error | null, headersSent: boolean, st
     return;
   }
   if (headersSent) {
-    // Broken mid-response: the client saw a reset.
+    // Broken mid-response: the client saw a reset (h2 RST_STREAM, h1 connection closed); logged as cut.
     ex.status = status;
     ex.bytes = bytes;
-    finish(ex, err, undefined, now);
+    finish(ex, err, 'UPSTREAM_BODY_CUT', now);
     return;
   }
   const next = decideRetry(
