@@ -40,7 +40,7 @@ listen: { host: 127.0.0.1, port: $gw_port }
 admin: { host: 127.0.0.1, port: $admin_port }
 tls: { cert: cert.pem, key: key.pem, clientAuth: optional, clientCAs: [{ file: client-ca.crt, trustDomains: [bench.partner] }] }
 ca: { dir: ca }
-limits: { newConnectionsPerIp: { count: 0 } }
+limits: { newConnectionsPerIp: { count: 0 }, overload: { maxEventLoopDelay: 0s } }
 routes:
   - name: bench-mtls
     match: { pathPrefix: /, headers: { x-bench-client: mtls } }
@@ -69,7 +69,7 @@ listen: { host: 127.0.0.1, port: $gw_port }
 admin: { host: 127.0.0.1, port: $admin_port }
 tls: { cert: cert.pem, key: key.pem, clientCAs: [client-ca.crt] }
 ca: { dir: ca }
-limits: { newConnectionsPerIp: { count: 0 } }
+limits: { newConnectionsPerIp: { count: 0 }, overload: { maxEventLoopDelay: 0s } }
 routes:
   - { name: bench, match: { pathPrefix: / }, upstream: origin }
 upstreams:
