@@ -148,7 +148,7 @@ export class MemoryStore implements CounterStore {
   }
 
   countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): QuotaDecision {
-    this.#sweepAnother(this.#bucketNow(nowMs), nowMs);
+    this.#sweepAnother(undefined, nowMs);
     const table = this.#tableOf(key, 'quota');
     const found = this.#take(table, key, nowMs);
     // A wall clock stepped back into an earlier window keeps counting in the later one it has
@@ -202,7 +202,8 @@ export class MemoryStore implements CounterStore {
   }
 
   /** Looks at the oldest entries of the next table in turn and drops the table once empty. */
-  #sweepAnother(bucketNow: number, wallNow: number): void {
+  // `bucketNow` undefined: read the bucket clock only if a rate table is swept (a quota call has no use for it).
+  #sweepAnother(bucketNow: number | undefined, wallNow: number): void {
     if (++this.#calls < SWEEP_EVERY) return;
     this.#calls = 0;
     let next = this.#cursor?.next();
@@ -212,7 +213,7 @@ export class MemoryStore implements CounterStore {
       if (next.done === true) return;
     }
     const [id, table] = next.value;
-    this.#sweepOldest(table, table.kind === 'rate' ? bucketNow : wallNow, SWEEP_EVERY * SWEEP_PER_CALL);
+    this.#sweepOldest(table, table.kind === 'rate' ? (bucketNow ?? this.#bucketNow(wallNow)) : wallNow, SWEEP_EVERY * SWEEP_PER_CALL);
     // Deleting the entry the iterator stands on is safe for a Map iterator.
     if (table.entries.size === 0) this.#drop(id, table);
   }
