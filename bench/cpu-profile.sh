@@ -3,6 +3,7 @@
 #
 #   bash bench/cpu-profile.sh [SECONDS=10] [h1|h2|mtls] [TOP=25]
 #   BENCH_PROFILE=full bash bench/cpu-profile.sh 10 h1    # the full pipeline (lib/cpu-setup.sh)
+#   TOLLGATE_ROOT=/path/to/other/checkout bash bench/cpu-profile.sh   # profile that checkout's build
 #
 # tollgate alone on CPU 0 (origin and load generator on CPU 1, as in cpu-pair.sh), a 3 s warm-up, then
 # SECONDS of load; SIGTERM writes the profile (bench/out/cpu-profile/*.cpuprofile, open it in Chrome
@@ -25,7 +26,9 @@ trap cleanup EXIT
 taskset -c 1 node "$OUT/origin.mjs" & PIDS+=($!)
 rm -f "$OUT"/*.cpuprofile
 T_START=$(date +%s%N)
-taskset -c 0 node --cpu-prof --cpu-prof-dir="$OUT" "$ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml" > "$OUT/tollgate.log" 2>&1 & TG=$!; PIDS+=("$TG")
+TG_ROOT=${TOLLGATE_ROOT:-$ROOT}
+[ "$TG_ROOT" = "$ROOT" ] || (cd "$TG_ROOT" && npm run --silent build >/dev/null)
+taskset -c 0 node --cpu-prof --cpu-prof-dir="$OUT" "$TG_ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml" > "$OUT/tollgate.log" 2>&1 & TG=$!; PIDS+=("$TG")
 for _ in $(seq 1 150); do curl -sk --http1.1 "https://127.0.0.1:$PORT/bench" -o /dev/null 2>/dev/null && break; sleep 0.2; done
 curl -sfk --http1.1 "https://127.0.0.1:$PORT/bench" -o /dev/null || { echo "cpu-profile: tollgate did not answer" >&2; exit 1; }
 BODY="ok$(printf 'x%.0s' $(seq 62))"

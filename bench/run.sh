@@ -22,6 +22,7 @@
 #   BENCH_NICE=0               e.g. -10: our processes get priority over other work on a shared
 #                              machine (which then starves while the bench runs); off by default
 #   BENCH_NO_INSTALL=1         never apt-get; fail if a tool is missing
+#   BENCH_MTLS_NEW=1           0: with BENCH_MTLS=1, leave out the h1-mtls-new runs
 #   BENCH_PROFILE=route        tollgate's configuration: route (bench/gateway.yaml, one route), full
 #                              (bench/gateway-full.yaml: identity, allow-list, rate limit, quota,
 #                              least-request pool with health check and outlier detection, route
@@ -420,7 +421,8 @@ measure() {
 
 IFS=, read -r -a peer_list <<<"$PEERS"
 IFS=, read -r -a proto_list <<<"$PROTOCOLS"
-[[ "$MTLS" == 1 ]] && proto_list+=(h1-mtls h1-mtls-new)
+[[ "$MTLS" == 1 ]] && proto_list+=(h1-mtls)
+[[ "$MTLS" == 1 && "${BENCH_MTLS_NEW:-1}" == 1 ]] && proto_list+=(h1-mtls-new)
 
 for ((round = 1; round <= ROUNDS; round++)); do
   ((ROUNDS > 1)) && log "bench: round $round of $ROUNDS"
