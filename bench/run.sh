@@ -22,6 +22,11 @@
 #   BENCH_NICE=0               e.g. -10: our processes get priority over other work on a shared
 #                              machine (which then starves while the bench runs); off by default
 #   BENCH_NO_INSTALL=1         never apt-get; fail if a tool is missing
+#   BENCH_MTLS_NEW=1           0: with BENCH_MTLS=1, leave out the h1-mtls-new runs
+#   BENCH_PROFILE=route        tollgate's configuration: route (bench/gateway.yaml, one route), full
+#                              (bench/gateway-full.yaml: identity, allow-list, rate limit, quota,
+#                              least-request pool with health check and outlier detection, route
+#                              timeout, access log), or both (peers tollgate and tollgate-full, side by side)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +36,14 @@ cd "$REPO_DIR"
 
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-3}
-PEERS=${BENCH_PEERS:-nginx,haproxy,undici,undici-h2,fastify-proxy,http-proxy,tollgate}
+PROFILE=${BENCH_PROFILE:-route}
+case "$PROFILE" in
+  route) DEFAULT_TOLLGATE=tollgate ;;
+  full) DEFAULT_TOLLGATE=tollgate-full ;;
+  both) DEFAULT_TOLLGATE=tollgate,tollgate-full ;;
+  *) printf 'bench: BENCH_PROFILE must be route, full or both\n' >&2; exit 1 ;;
+esac
+PEERS=${BENCH_PEERS:-nginx,haproxy,undici,undici-h2,fastify-proxy,http-proxy,$DEFAULT_TOLLGATE}
 PROTOCOLS=${BENCH_PROTOCOLS:-h1,h2}
 H1_CONNS=${BENCH_H1_CONNECTIONS:-50}
 H2_CONNS=${BENCH_H2_CONNECTIONS:-10}
@@ -52,10 +64,12 @@ ORIGIN_PORT=29080
 TOLLGATE_ADMIN_PORT=29901
 declare -A PORT=(
   [nginx]=29441 [haproxy]=29442 [undici]=29443 [undici-h2]=29444
-  [fastify-proxy]=29445 [http-proxy]=29446 [tollgate]=29449
+  [fastify-proxy]=29445 [http-proxy]=29446 [tollgate]=29449 [tollgate-full]=29449
 )
 # Which peers speak h2 (ALPN); the others are measured over HTTP/1.1 only.
-declare -A H2=([nginx]=1 [haproxy]=1 [undici-h2]=1 [fastify-proxy]=1 [tollgate]=1)
+declare -A H2=([nginx]=1 [haproxy]=1 [undici-h2]=1 [fastify-proxy]=1 [tollgate]=1 [tollgate-full]=1)
+# The tollgate configuration of each tollgate peer (BENCH_PROFILE).
+declare -A TOLLGATE_CONFIG=([tollgate]=bench/gateway.yaml [tollgate-full]=bench/gateway-full.yaml)
 
 PATH_UNDER_TEST=/bench
 BODY="ok$(printf 'x%.0s' $(seq 62))" # exactly 64 bytes
@@ -200,7 +214,10 @@ RESULTS="$OUT/results.jsonl"
 
 make_certs() {
   local d="$OUT/tls"
-  [[ -s "$d/server.pem" && -s "$d/client.crt" ]] && return 0
+  # The client certificate names spiffe://bench.partner/load, a trust domain that gateway-full.yaml's
+  # client CA anchor may assert (an anchor without trustDomains gives no identity); older ones are redone.
+  [[ -s "$d/server.pem" && -s "$d/client.crt" ]] && openssl x509 -in "$d/client.crt" -noout -ext subjectAltName 2>/dev/null |
+    grep -q 'spiffe://bench.partner/load' && return 0
   log "bench: generating throwaway EC certificates in bench/out/tls"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj "/CN=tollgate-bench" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
@@ -213,7 +230,7 @@ make_certs() {
     -keyout "$d/client-ca.key" -out "$d/client-ca.crt" 2>/dev/null
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -subj "/CN=bench-client" -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
-  printf 'subjectAltName=URI:spiffe://tollgate.local/bench\nextendedKeyUsage=clientAuth\n' >"$d/client.ext"
+  printf 'subjectAltName=URI:spiffe://bench.partner/load\nextendedKeyUsage=clientAuth\n' >"$d/client.ext"
   openssl x509 -req -in "$d/client.csr" -CA "$d/client-ca.crt" -CAkey "$d/client-ca.key" \
     -CAcreateserial -days 30 -extfile "$d/client.ext" -out "$d/client.crt" 2>/dev/null
   chmod 600 "$d"/*.key "$d/server.pem"
@@ -244,7 +261,7 @@ render() {
   printf '"load":"h1: wrk -t1 -c%s -d%ss; h2: h2load -t1 -c%s -m%s -D %s; warm-up %ss",' \
     "$H1_CONNS" "$DURATION" "$H2_CONNS" "$H2_STREAMS" "$DURATION" "$WARMUP"
   printf '"pinning":"proxy on CPU %s; origin and load generator on CPU %s",' "$PROXY_CPU" "$LOAD_CPU"
-  printf '"mtls":"%s","nice":"%s","repeat":"%s","rounds":"%s"}\n' "$MTLS" "$NICE_LEVEL" "$REPEAT" "$ROUNDS"
+  printf '"mtls":"%s","nice":"%s","repeat":"%s","rounds":"%s","profile":"%s","commit":"%s"}\n' "$MTLS" "$NICE_LEVEL" "$REPEAT" "$ROUNDS" "$PROFILE" "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >"$OUT/meta.json"
 
 # ---------------------------------------------------------------- origin
@@ -278,7 +295,7 @@ start_peer() {
     undici-h2) start_bg undici-h2 "$PROXY_CPU" "${node_env[@]}" node "$BENCH_DIR/peers/undici-forwarder.mjs" --http2 ;;
     fastify-proxy) start_bg fastify-proxy "$PROXY_CPU" "${node_env[@]}" node "$BENCH_DIR/peers/fastify-proxy.mjs" ;;
     http-proxy) start_bg http-proxy "$PROXY_CPU" "${node_env[@]}" node "$BENCH_DIR/peers/http-proxy.mjs" ;;
-    tollgate)
+    tollgate | tollgate-full)
       if [[ ! -f "$REPO_DIR/bin/tollgate.js" ]]; then
         SKIP_REASON="bin/tollgate.js does not exist yet"
         return 1
@@ -287,7 +304,7 @@ start_peer() {
       # dist/ were older than src/.
       (cd "$REPO_DIR" && npm run --silent build >/dev/null) || { SKIP_REASON="npm run build failed"; return 1; }
       # Access logging goes to stdout (JSON lines): out/logs/tollgate.out.
-      start_bg tollgate "$PROXY_CPU" env NODE_ENV=production node bin/tollgate.js start --config bench/gateway.yaml
+      start_bg "$name" "$PROXY_CPU" env NODE_ENV=production node ${TOLLGATE_NODE_FLAGS:-} bin/tollgate.js start --config "${TOLLGATE_CONFIG[$name]}"
       ;;
     *)
       SKIP_REASON="unknown peer (known: ${!PORT[*]})"
@@ -365,7 +382,8 @@ measure() {
     h1-mtls | h1-mtls-new)
       tool=mtls-load
       local -a mopts=(--url "$url" --duration "$DURATION" --connections "$H1_CONNS" --body "$BODY"
-        --cert "$OUT/tls/client.crt" --key "$OUT/tls/client.key" --ca "$OUT/tls/server.crt")
+        --cert "$OUT/tls/client.crt" --key "$OUT/tls/client.key" --ca "$OUT/tls/server.crt"
+        --header 'x-bench-client: mtls')
       [[ "$proto" == h1-mtls-new ]] && mopts+=(--new-connection-per-request)
       if ((WARMUP > 0)); then
         "${NICE[@]}" taskset -c "$LOAD_CPU" node "$BENCH_DIR/peers/mtls-load.mjs" "${mopts[@]}" --duration "$WARMUP" >"$OUT/runs/$peer-$proto.warmup.txt" 2>&1 || true
@@ -403,7 +421,8 @@ measure() {
 
 IFS=, read -r -a peer_list <<<"$PEERS"
 IFS=, read -r -a proto_list <<<"$PROTOCOLS"
-[[ "$MTLS" == 1 ]] && proto_list+=(h1-mtls h1-mtls-new)
+[[ "$MTLS" == 1 ]] && proto_list+=(h1-mtls)
+[[ "$MTLS" == 1 && "${BENCH_MTLS_NEW:-1}" == 1 ]] && proto_list+=(h1-mtls-new)
 
 for ((round = 1; round <= ROUNDS; round++)); do
   ((ROUNDS > 1)) && log "bench: round $round of $ROUNDS"

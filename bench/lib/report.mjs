@@ -108,6 +108,33 @@ for (const proto of protos) {
   md += `## ${PROTO_TITLE[proto] ?? proto}\n\nundici baseline: \`${base}\`\n\n${mdTable(list)}\n\n`;
   md += notes.map((n) => `- ${n.replaceAll('|', '\\|')}\n`).join('') + (notes.length ? '\n' : '');
 }
+// Per-round ratios of each tollgate row (route and full profiles) to the undici baseline and to
+// @fastify/http-proxy: the figures issue 13 asks for, round by round, with their median.
+const fmtRounds = (peer, base) => {
+  if (!Array.isArray(peer?.perCoreByRound) || !Array.isArray(base?.perCoreByRound)) return '—';
+  const list = [];
+  for (let i = 0; i < Math.min(peer.perCoreByRound.length, base.perCoreByRound.length); i++) {
+    const a = peer.perCoreByRound[i];
+    const b = base.perCoreByRound[i];
+    list.push(a > 0 && b > 0 ? (a / b).toFixed(2) : '—');
+  }
+  const m = medianRoundRatio(peer.perCoreByRound, base.perCoreByRound);
+  return `${list.join(', ')} (median ${m === null ? '—' : m.toFixed(2)})`;
+};
+let roundsMd = '';
+for (const proto of protos) {
+  const list = tables[proto];
+  const base = list.find((r) => r.peer === list[0]?.undiciBaseline && r.ok);
+  const fastify = list.find((r) => r.peer === 'fastify-proxy' && r.ok);
+  for (const r of list.filter((x) => x.peer.startsWith('tollgate') && x.ok)) {
+    roundsMd += `| ${proto} | ${r.peer} | ${fmtRounds(r, base)} | ${fmtRounds(r, fastify)} |\n`;
+    text += `  ${proto} ${r.peer}: per round × ${base?.peer ?? 'undici'} /core ${fmtRounds(r, base)}; × fastify-proxy /core ${fmtRounds(r, fastify)}\n`;
+  }
+}
+if (roundsMd !== '') {
+  md += '## tollgate per round (req/s per proxy core ÷ the other row\'s, same round)\n\n';
+  md += '| row | peer | × undici baseline, rounds 1… | × fastify-proxy, rounds 1… |\n| --- | --- | --- | --- |\n' + roundsMd + '\n';
+}
 md +=
   'req/s per proxy-core = req/s ÷ (proxy CPU % / 100). "× nginx /core" and "× undici /core" compare that figure\n' +
   '(each row\'s fastest run); "median of rounds" compares each round\'s runs with each other and takes the median;\n' +

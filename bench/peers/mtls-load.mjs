@@ -19,6 +19,8 @@ const { values: o } = parseArgs({
     ca: { type: 'string' },
     body: { type: 'string', default: '' },
     'new-connection-per-request': { type: 'boolean', default: false },
+    // "name: value", sent with every request (bench/gateway-full.yaml routes on x-bench-client).
+    header: { type: 'string', multiple: true, default: [] },
   },
 });
 if (!o.url || !o.cert || !o.key) {
@@ -31,6 +33,15 @@ if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost' && url.hostname
   process.exit(2);
 }
 const fresh = o['new-connection-per-request'];
+const headers = {};
+for (const h of o.header) {
+  const colon = h.indexOf(':');
+  if (colon < 1) {
+    process.stderr.write(`--header wants "name: value", got "${h}"\n`);
+    process.exit(2);
+  }
+  headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
+}
 const connections = Number(o.connections);
 const durationMs = Number(o.duration) * 1000;
 const pool = new Pool(url.origin, {
@@ -57,7 +68,7 @@ async function loop() {
   while (performance.now() < deadline) {
     const t0 = performance.now();
     try {
-      const res = await pool.request({ path: url.pathname + url.search, method: 'GET', reset: fresh });
+      const res = await pool.request({ path: url.pathname + url.search, method: 'GET', reset: fresh, headers });
       const text = await res.body.text();
       if (res.statusCode < 200 || res.statusCode >= 300) non2xx++;
       else if (o.body !== '' && text !== o.body) badBody++;

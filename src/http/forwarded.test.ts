@@ -98,6 +98,21 @@ describe('formatXfcc', () => {
       `By="spiffe://td/a;b";Hash=${hash};URI="spiffe://td/x=1,\\"y\\""`,
     );
   });
+  it('ok/the same certificate again gives the same element; another gateway id or URI does not reuse it', () => {
+    const a = formatXfcc({ by: 'spiffe://td/gw', hash, uri: 'spiffe://td/web' });
+    expect(formatXfcc({ by: 'spiffe://td/gw', hash, uri: 'spiffe://td/web' })).toBe(a);
+    expect(formatXfcc({ by: 'spiffe://td/gw2', hash, uri: 'spiffe://td/web' })).toBe(`By=spiffe://td/gw2;Hash=${hash};URI=spiffe://td/web`);
+    expect(formatXfcc({ by: 'spiffe://td/gw', hash })).toBe(`By=spiffe://td/gw;Hash=${hash}`);
+    expect(formatXfcc({ by: 'spiffe://td/gw', hash, uri: 'spiffe://td/web' })).toBe(a);
+  });
+
+  it('ok/many certificates interleaved (past the cache size) each get their own element', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const h = i.toString(16).padStart(64, '0');
+      const uri = `spiffe://td/w${i % 3}`;
+      expect(formatXfcc({ by: 'spiffe://td/gw', hash: h, uri })).toBe(`By=spiffe://td/gw;Hash=${h};URI=${uri}`);
+    }
+  });
 });
 
 describe('clientIpOf', () => {

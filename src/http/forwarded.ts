@@ -155,9 +155,20 @@ function xfccValue(value: string): string {
  * '"' is double-quoted, with '"' escaped as '\"'.
  */
 export function formatXfcc(cert: { by: string; hash: string; uri?: string | undefined }): string {
+  // Every request of a connection sends the same element: it is looked up by certificate hash (the
+  // same string object for all of a connection's requests) instead of being built again.
+  const hit = xfccCache.get(cert.hash);
+  if (hit !== undefined && hit.by === cert.by && hit.uri === cert.uri) return hit.value;
   const head = `By=${xfccValue(cert.by)};Hash=${xfccValue(cert.hash)}`;
-  return cert.uri === undefined ? head : `${head};URI=${xfccValue(cert.uri)}`;
+  const value = cert.uri === undefined ? head : `${head};URI=${xfccValue(cert.uri)}`;
+  if (xfccCache.size >= XFCC_CACHE_MAX) xfccCache.clear();
+  xfccCache.set(cert.hash, { by: cert.by, uri: cert.uri, value });
+  return value;
 }
+
+/** Formatted elements by certificate hash; cleared when full (a client certificate is 64 hex chars + its ids). */
+const xfccCache = new Map<string, { readonly by: string; readonly uri: string | undefined; readonly value: string }>();
+const XFCC_CACHE_MAX = 4096;
 
 /**
  * The client address as XFF and rate-limit keys should show it: an IPv4-mapped IPv6 socket address

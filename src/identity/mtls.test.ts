@@ -13,7 +13,7 @@ import { generateKeyPair, privateKeyToPem, splitPem } from '../ca/x509.js';
 import { ManualClock } from '../core/clock.js';
 import { tempDir } from '../../test/ca/support.js';
 import { tlsSocketOf } from '../tls/peer.js';
-import { builtInAnchor, identityFromSocket, parseSubjectAltName, verifiedPeerRevoked, type PeerSocket, type PeerTrust, type TrustAnchor } from './mtls.js';
+import { builtInAnchor, identityFromSocket, parseSubjectAltName, peerVerdict, verifiedPeerRevoked, type PeerSocket, type PeerTrust, type TrustAnchor } from './mtls.js';
 
 interface Creds {
   cert: string;
@@ -193,6 +193,31 @@ describe('verifiedPeerRevoked (what clientAuth: require refuses after node verif
   it('error/an id outside the trust domains of its anchor is refused; revocation of another anchor does not apply', () => {
     expect(verifiedPeerRevoked(socket(true, leaf), trust([], undefined, ['partner.example']))).toBe(true);
     expect(verifiedPeerRevoked(socket(true, leaf), trust([serial()], undefined, ['tollgate.local']))).toBe(false);
+  });
+  it('ok/peerVerdict reads the certificate once per socket and hands out one verdict; revocation and expiry still apply on every call', () => {
+    let reads = 0;
+    const counted: PeerSocket = {
+      authorized: true,
+      getPeerCertificate: () => {
+        reads++;
+        return leaf;
+      },
+    };
+    let now = Date.parse('2029-01-01T00:00:00Z');
+    const revoked: string[] = [];
+    const t: PeerTrust = { anchors: () => anchors, isRevoked: (s) => revoked.includes(s.toLowerCase().replace(/^0+/, '')), now: () => now };
+    const first = peerVerdict(counted, t);
+    expect(first.identity.spiffeId).toBe('spiffe://tollgate.local/web');
+    const readsAfterFirst = reads;
+    for (let i = 0; i < 5; i++) expect(peerVerdict(counted, t)).toBe(first);
+    expect(reads).toBe(readsAfterFirst);
+    now = Date.parse('2030-01-02T00:00:00Z'); // past notAfter by the gateway clock
+    expect(peerVerdict(counted, t).identity.spiffeId).toBeUndefined();
+    now = Date.parse('2029-01-01T00:00:00Z');
+    expect(peerVerdict(counted, t)).toBe(first);
+    revoked.push(serial());
+    expect(peerVerdict(counted, t)).toMatchObject({ revokedSinceOpen: true });
+    expect(peerVerdict(counted, t).identity.spiffeId).toBeUndefined();
   });
   it('ok/no certificate or an unverified one is left to node (false)', () => {
     expect(verifiedPeerRevoked(socket(false, leaf), trust([serial()]))).toBe(false);

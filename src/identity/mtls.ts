@@ -79,6 +79,8 @@ interface PeerEntry {
   readonly rejected: RejectionReason | undefined;
   /** Revoked already when the connection's first request was read (served anonymously, not closed). */
   readonly revokedAtFirst: boolean;
+  /** The verdict while the certificate stands (built once per connection, not per request). */
+  readonly proven: PeerVerdict | undefined;
 }
 
 const cache = new WeakMap<object, PeerEntry | null>();
@@ -171,17 +173,14 @@ function readPeer(socket: PeerSocket, trust: PeerTrust): PeerEntry | null {
   const uris = parseSubjectAltName(cert.subjectaltname ?? '').filter((e) => e.kind === 'URI');
   const spiffeId = uris.length === 1 ? (uris[0] as { value: string }).value : undefined;
   const parsed = spiffeId === undefined ? undefined : parseSpiffeId(spiffeId);
-  if (spiffeId === undefined || parsed === undefined || parsed.path === '') return { ...base, identity: undefined, rejected: undefined };
+  if (spiffeId === undefined || parsed === undefined || parsed.path === '') return { ...base, identity: undefined, rejected: undefined, proven: undefined };
   const reason: RejectionReason | undefined = anchor === undefined ? 'no-anchor' : anchor.trustDomains.has(parsed.trustDomain) ? undefined : 'trust-domain';
   if (reason !== undefined) {
     trust.onReject?.({ reason, spiffeId, issuer: (chain[0] as X509Certificate).issuer.replace(/\n/g, ', '), anchor: anchor?.source });
-    return { ...base, identity: undefined, rejected: reason };
+    return { ...base, identity: undefined, rejected: reason, proven: undefined };
   }
-  return {
-    ...base,
-    identity: Object.freeze({ spiffeId, certHash: createHash('sha256').update(cert.raw).digest('hex') }),
-    rejected: undefined,
-  };
+  const identity: Identity = Object.freeze({ spiffeId, certHash: createHash('sha256').update(cert.raw).digest('hex') });
+  return { ...base, identity, rejected: undefined, proven: Object.freeze({ identity, revokedSinceOpen: false }) };
 }
 
 function entryOf(socket: PeerSocket, trust: PeerTrust): PeerEntry | null {
@@ -204,7 +203,8 @@ export interface PeerVerdict {
  * The identity proven by the socket's client certificate: only when node verified the chain
  * (`authorized`), the certificate has exactly one URI SAN that is a workload SPIFFE id in a trust
  * domain of the anchor it chains to, it is not revoked (built-in root only) and not expired.
- * Otherwise ANONYMOUS. Per request cost after the first call: a WeakMap lookup and a revocation-set lookup.
+ * Otherwise ANONYMOUS. Per request cost after the first call: a WeakMap lookup, a revocation-set lookup
+ * (own certificates only) and a clock read; the verdict object is the connection's, not a new one.
  */
 export function peerVerdict(socket: PeerSocket, trust: PeerTrust): PeerVerdict {
   const entry = entryOf(socket, trust);
@@ -215,7 +215,7 @@ export function peerVerdict(socket: PeerSocket, trust: PeerTrust): PeerVerdict {
     return REVOKED_SINCE_OPEN;
   }
   if (trust.now !== undefined && trust.now() > entry.notAfterMs) return NOT_PROVEN;
-  return { identity: entry.identity, revokedSinceOpen: false };
+  return entry.proven ?? NOT_PROVEN;
 }
 
 const closing = new WeakSet<object>();

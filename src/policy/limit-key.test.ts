@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ANONYMOUS, type Identity } from '../core/types.js';
-import { compileLimitKey, type LimitContext } from './limit-key.js';
+import { compileLimitKey, compileStoreKey, type LimitContext } from './limit-key.js';
 
 function ctx(identity: Identity = ANONYMOUS, headers: Record<string, string> = {}): LimitContext {
   return { ip: '192.0.2.7', routeName: 'api', identity, header: (n) => headers[n] };
@@ -54,5 +54,47 @@ describe('compileLimitKey', () => {
   it('error/unknown kind', () => {
     expect(() => compileLimitKey('cookie:x')).toThrow(/invalid limit key/);
     expect(() => compileLimitKey('header:')).toThrow(/invalid limit key/);
+  });
+});
+
+describe('compileStoreKey (prefix + key, the last one remembered)', () => {
+  const P = 'api:r:0123456789ab:';
+  const at = (ip: string, identity: Identity = ANONYMOUS, headers: Record<string, string> = {}): LimitContext => ({ ip, routeName: 'api', identity, header: (n) => headers[n] });
+
+  it('ok/every kind gives prefix + compileLimitKey, whatever came before', () => {
+    const sequence = [
+      at('192.0.2.7'),
+      at('192.0.2.7'),
+      at('192.0.2.7', { spiffeId: 'spiffe://td/web' }),
+      at('192.0.2.7', { spiffeId: 'spiffe://td/web' }),
+      at('192.0.2.8', { spiffeId: 'spiffe://td/web' }),
+      at('192.0.2.7'),
+      at('192.0.2.8'),
+      at('192.0.2.8', { spiffeId: 'spiffe://td/api' }),
+      at('192.0.2.8', { spiffeId: '' }),
+      // An id that reads like an address key, then that address: two keys.
+      at('192.0.2.8', { spiffeId: 'ip:192.0.2.8' }),
+      at('192.0.2.8'),
+      at('192.0.2.9', { jwtClaims: { sub: 'alice' } }, { 'x-api-key': 'k1' }),
+      at('192.0.2.9', { jwtClaims: { sub: 'bob' } }, { 'x-api-key': 'k2' }),
+    ];
+    for (const by of ['ip', 'identity', 'route', 'header:x-api-key', 'jwt:sub']) {
+      const plain = compileLimitKey(by);
+      const whole = compileStoreKey(by, P);
+      for (const c of sequence) expect(whole(c)).toBe(P + plain(c));
+    }
+  });
+
+  it('ok/the same client reuses one key string', () => {
+    const whole = compileStoreKey('identity', P);
+    const id = { spiffeId: 'spiffe://td/web' };
+    const first = whole(at('192.0.2.7', id));
+    expect(whole(at('192.0.2.7', id))).toBe(first);
+    expect(whole(at('192.0.2.7'))).toBe(`${P}ip:192.0.2.7`);
+    expect(whole(at('192.0.2.7'))).toBe(`${P}ip:192.0.2.7`);
+  });
+
+  it('error/an invalid by still throws at compile time', () => {
+    expect(() => compileStoreKey('cookie:x', P)).toThrow(/invalid limit key/);
   });
 });

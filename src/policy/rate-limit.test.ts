@@ -145,3 +145,39 @@ describe('evaluateLimits', () => {
     }
   });
 });
+
+describe('evaluateLimits: what is remembered between requests', () => {
+  it('ok/the quota window follows the clock across a window boundary', () => {
+    const store = createMemoryStore();
+    const policy = must(compileLimitPolicy('api', undefined, qs({ limit: 2, per: '1h', by: 'ip' })));
+    const hour = 3_600_000;
+    const start = Math.floor(NOON / hour) * hour;
+    const at = (t: number) => evaluateLimits(policy, ctx(), store, t) as LimitVerdict;
+    expect(at(start + 10).quotaRemaining).toBe(1);
+    expect(at(start + hour - 1).quotaRemaining).toBe(0);
+    expect(at(start + hour - 1).error?.code).toBe('QUOTA_EXCEEDED');
+    // The next hour: a fresh window (not the one remembered), and its reset is an hour away.
+    const next = at(start + hour);
+    expect(next.quotaRemaining).toBe(1);
+    expect(next.rateLimitHeader).toBe('"quota";r=1;t=3600');
+    // A clock stepped back into the earlier hour is answered from the window it is in.
+    expect(policy.quota?.windowAt(start + 5)).toEqual({ startMs: start, endMs: start + hour });
+  });
+
+  it('ok/the rate member is rebuilt whenever remaining or t changes', () => {
+    const store = createMemoryStore();
+    const a = must(compileLimitPolicy('a', rl({ rate: 3, per: '1s' })));
+    const b = must(compileLimitPolicy('b', rl({ rate: 5, per: '1s' })));
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      seen.push((evaluateLimits(a, ctx(), store, NOON) as LimitVerdict).rateLimitHeader);
+      seen.push((evaluateLimits(b, ctx(), store, NOON) as LimitVerdict).rateLimitHeader);
+    }
+    expect(seen).toEqual([
+      '"rate";r=2;t=0', '"rate";r=4;t=0',
+      '"rate";r=1;t=0', '"rate";r=3;t=0',
+      '"rate";r=0;t=1', '"rate";r=2;t=0',
+      '"rate";r=0;t=1', '"rate";r=1;t=0',
+    ]);
+  });
+});

@@ -16,8 +16,8 @@ import { GatewayError } from '../core/errors.js';
 import type { QuotaSpec, RateLimitSpec } from '../spec/schema.js';
 // Types only: at run time store/ depends on policy/ (the bucket math), never the reverse.
 import type { BucketDecision, CounterStore, QuotaDecision } from '../store/counter-store.js';
-import { compileLimitKey, type LimitContext, type LimitKeyFn } from './limit-key.js';
-import { isQuotaPeriod, QUOTA_PERIOD_MS, quotaWindow, type QuotaPeriod } from '../store/quota-window.js';
+import { compileStoreKey, type LimitContext, type LimitKeyFn } from './limit-key.js';
+import { isQuotaPeriod, QUOTA_PERIOD_MS, quotaWindow, type QuotaPeriod, type QuotaWindow } from '../store/quota-window.js';
 import { bucketParams, type BucketParams } from '../store/token-bucket.js';
 
 /** Which limit refused a request (the `kind` label of tollgate_ratelimit_rejections_total). */
@@ -25,6 +25,7 @@ export type LimitKind = 'rate' | 'quota';
 
 /** The compiled token bucket of a route. */
 export interface RateLimitPart {
+  /** The whole store key of a request: `prefix` + its `by` key (limit-key.ts compileStoreKey). */
   readonly keyOf: LimitKeyFn;
   /** Store key prefix: route name + hash of the limit definition. */
   readonly prefix: string;
@@ -33,11 +34,14 @@ export interface RateLimitPart {
 
 /** The compiled quota of a route. */
 export interface QuotaPart {
+  /** The whole store key of a request: `prefix` + its `by` key. */
   readonly keyOf: LimitKeyFn;
   /** Store key prefix: route name + hash of what is counted (period and key). */
   readonly prefix: string;
   readonly limit: number;
   readonly per: QuotaPeriod;
+  /** The calendar window of `nowMs` (remembers the last one: a window lasts an hour or more). */
+  readonly windowAt: (nowMs: number) => QuotaWindow;
 }
 
 /** A route's limits, compiled at load time; immutable. */
@@ -98,7 +102,8 @@ export function compileLimitPolicy(routeName: string, rateLimit?: RateLimitSpec,
     if (perMs === undefined || perMs <= 0) throw new Error(`route ${routeName}: invalid rateLimit.per "${rateLimit.per}"`);
     const params = bucketParams(rateLimit.rate, perMs, rateLimit.burst);
     const hash = definitionHash({ rate: rateLimit.rate, perMs, burst: rateLimit.burst ?? null, by: rateLimit.by });
-    rate = Object.freeze({ keyOf: compileLimitKey(rateLimit.by), prefix: `${routeName}:r:${hash}:`, params });
+    const prefix = `${routeName}:r:${hash}:`;
+    rate = Object.freeze({ keyOf: compileStoreKey(rateLimit.by, prefix), prefix, params });
     members.push(ratePolicyMember(rateLimit.rate, perMs));
   }
   let quotaPart: QuotaPart | undefined;
@@ -106,10 +111,16 @@ export function compileLimitPolicy(routeName: string, rateLimit?: RateLimitSpec,
     const per = quota.per;
     if (!isQuotaPeriod(per)) throw new Error(`route ${routeName}: invalid quota.per "${per}"`);
     const hash = definitionHash({ per, by: quota.by });
-    quotaPart = Object.freeze({ keyOf: compileLimitKey(quota.by), prefix: `${routeName}:q:${hash}:`, limit: quota.limit, per });
+    const prefix = `${routeName}:q:${hash}:`;
+    quotaPart = Object.freeze({ keyOf: compileStoreKey(quota.by, prefix), prefix, limit: quota.limit, per, windowAt: windowMemo(per) });
     members.push(`"quota";q=${quota.limit};w=${QUOTA_PERIOD_MS[per] / 1000}`);
   }
   return Object.freeze({ routeName, policyHeader: members.join(', '), rate, quota: quotaPart });
+}
+
+function windowMemo(per: QuotaPeriod): (nowMs: number) => QuotaWindow {
+  let last = quotaWindow(0, per);
+  return (nowMs) => (nowMs >= last.startMs && nowMs < last.endMs ? last : (last = quotaWindow(nowMs, per)));
 }
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
@@ -133,12 +144,27 @@ function retryAfter(ms: number): Readonly<Record<string, string>> {
 export function evaluateLimits(policy: LimitPolicy, ctx: LimitContext, store: CounterStore, nowMs: number): LimitVerdict | Promise<LimitVerdict> {
   const rate = policy.rate;
   if (rate === undefined) return countQuota(policy, ctx, store, nowMs, '');
-  const d = store.takeToken(rate.prefix + rate.keyOf(ctx), rate.params, nowMs);
+  const d = store.takeToken(rate.keyOf(ctx), rate.params, nowMs);
   return isPromiseLike(d) ? d.then((b) => afterRate(policy, ctx, store, nowMs, b)) : afterRate(policy, ctx, store, nowMs, d);
 }
 
+// The last `"rate"` member built: a bucket far from empty answers the same r and t request after request.
+let lastRemaining = -1;
+let lastWait = -1;
+let lastMember = '';
+
+function rateMember(remaining: number, retryAfterMs: number): string {
+  const wait = seconds(retryAfterMs);
+  if (remaining !== lastRemaining || wait !== lastWait) {
+    lastRemaining = remaining;
+    lastWait = wait;
+    lastMember = `"rate";r=${remaining};t=${wait}`;
+  }
+  return lastMember;
+}
+
 function afterRate(policy: LimitPolicy, ctx: LimitContext, store: CounterStore, nowMs: number, b: BucketDecision): LimitVerdict | Promise<LimitVerdict> {
-  const member = `"rate";r=${b.remaining};t=${seconds(b.retryAfterMs)}`;
+  const member = rateMember(b.remaining, b.retryAfterMs);
   if (!b.allowed) {
     return {
       rateLimitHeader: member,
@@ -153,7 +179,7 @@ function afterRate(policy: LimitPolicy, ctx: LimitContext, store: CounterStore, 
 function countQuota(policy: LimitPolicy, ctx: LimitContext, store: CounterStore, nowMs: number, rateMember: string): LimitVerdict | Promise<LimitVerdict> {
   const quota = policy.quota;
   if (quota === undefined) return { rateLimitHeader: rateMember, policyHeader: policy.policyHeader };
-  const d = store.countQuota(quota.prefix + quota.keyOf(ctx), quota.limit, quotaWindow(nowMs, quota.per), nowMs);
+  const d = store.countQuota(quota.keyOf(ctx), quota.limit, quota.windowAt(nowMs), nowMs);
   return isPromiseLike(d) ? d.then((q) => afterQuota(policy, rateMember, q)) : afterQuota(policy, rateMember, d);
 }
 

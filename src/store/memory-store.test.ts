@@ -133,4 +133,57 @@ describe('memory store: bounded memory', () => {
   it('error/maxKeysPerLimit must be positive', () => {
     expect(() => createMemoryStore({ maxKeysPerLimit: 0 })).toThrow(RangeError);
   });
+
+  it('ok/a table dropped as empty is not used again: its next key lands in a new, counted table', () => {
+    const store = createMemoryStore();
+    const params = bucketParams(10, 1000); // empty to full in 1 s
+    expect(store.takeToken(`${RATE}a`, params, T0).remaining).toBe(9);
+    store.sweep(T0 + 5000); // a is full again: the table empties and goes
+    expect(store.usage()).toEqual([]);
+    expect(store.takeToken(`${RATE}a`, params, T0 + 5000).remaining).toBe(9);
+    expect(store.takeToken(`${RATE}b`, params, T0 + 5000).remaining).toBe(9);
+    expect(store.usage()).toEqual([{ route: 'api', kind: 'rate', keys: 2 }]);
+    store.clear();
+    expect(store.countQuota(`${QUOTA}a`, 5, quotaWindow(T0, '1d'), T0).remaining).toBe(4);
+    expect(store.usage()).toEqual([{ route: 'api', kind: 'quota', keys: 1 }]);
+  });
+
+  it('ok/the table of one limit is found again after another limit was asked', () => {
+    const store = createMemoryStore();
+    const params = bucketParams(10, 1000);
+    const OTHER_RATE = 'web:r:ba9876543210:';
+    for (let i = 0; i < 3; i++) {
+      store.takeToken(`${RATE}k`, params, T0);
+      store.takeToken(`${OTHER_RATE}k`, params, T0);
+      store.takeToken('plain', params, T0);
+    }
+    expect(store.takeToken(`${RATE}k`, params, T0).remaining).toBe(6);
+    expect(store.takeToken(`${OTHER_RATE}k`, params, T0).remaining).toBe(6);
+    expect(store.takeToken('plain', params, T0).remaining).toBe(6);
+    expect(store.usage()).toEqual(expect.arrayContaining([
+      { route: 'api', kind: 'rate', keys: 1 },
+      { route: 'web', kind: 'rate', keys: 1 },
+      { route: '-', kind: 'rate', keys: 1 },
+    ]));
+  });
+
+  it('ok/the key asked last stays newest; an expired one is replaced, not kept', () => {
+    const store = createMemoryStore({ maxKeysPerLimit: 2 });
+    const params = bucketParams(1, 1000, 1); // one token, full again after 1 s
+    expect(store.takeToken(`${RATE}a`, params, T0).allowed).toBe(true);
+    expect(store.takeToken(`${RATE}a`, params, T0).allowed).toBe(false); // newest, taken again in place
+    expect(store.takeToken(`${RATE}b`, params, T0).allowed).toBe(true);
+    // The table is full (a, b); a new key is refused while both are live.
+    expect(store.takeToken(`${RATE}c`, params, T0 + 10)).toMatchObject({ allowed: false, tableFull: true });
+    // b, the newest, expires (full again): taking it again is a fresh bucket, and the table has room for c.
+    expect(store.takeToken(`${RATE}b`, params, T0 + 2000).allowed).toBe(true);
+    expect(store.takeToken(`${RATE}c`, params, T0 + 2000).allowed).toBe(true);
+    expect(store.size).toBe(2);
+    // Quota: the newest counter of an ended window is replaced by the new window's.
+    const w1 = quotaWindow(T0, '1h');
+    expect(store.countQuota(`${QUOTA}q`, 1, w1, T0).allowed).toBe(true);
+    expect(store.countQuota(`${QUOTA}q`, 1, w1, T0).allowed).toBe(false);
+    const w2 = quotaWindow(w1.endMs, '1h');
+    expect(store.countQuota(`${QUOTA}q`, 1, w2, w1.endMs)).toMatchObject({ allowed: true, remaining: 0 });
+  });
 });

@@ -13,8 +13,8 @@
  * - Buckets run on the monotonic clock (`clock.monotonic()`) when a clock is given, so a
  *   backward wall-clock step cannot stall refills; quota windows are UTC calendar windows on
  *   the wall time the caller passes (`nowMs`).
- * Expiry is lazy (a look at the oldest few entries per call, and at most one full sweep of a full
- * table per second); no timers.
+ * Expiry is lazy (a look at the oldest few entries every few calls, and at most one full sweep of a
+ * full table per second); no timers.
  */
 import type { Clock } from '../core/clock.js';
 import { msUntilFull, takeToken, type BucketParams } from './token-bucket.js';
@@ -43,11 +43,19 @@ type Entry = BucketEntry | QuotaEntry;
 export type TableKind = 'rate' | 'quota';
 
 interface Table {
+  /** The key prefix of the limit (`<route>:<r|q>:<hash>:`), or `\0<kind>` for keys without one. */
+  readonly id: string;
   readonly route: string;
   readonly kind: TableKind;
   readonly entries: Map<string, Entry>;
   /** Bucket-clock time of the last O(n) sweep (full tables only). */
   lastFullSweepMs: number;
+  /** The key inserted last: it is already the newest, so taking it again need not move it. */
+  newest: string | undefined;
+  /** Calls since this table's oldest entries were last looked at. */
+  calls: number;
+  /** False once dropped from the store (the table caches must not hand it out again). */
+  live: boolean;
 }
 
 /** Keys held by one limit's table (for the `tollgate_limit_keys` gauge). */
@@ -67,8 +75,12 @@ export interface MemoryStoreOptions {
   onKeyRejected?: (route: string, kind: TableKind) => void;
 }
 
-/** How many of the oldest entries each call inspects for expiry. */
+/**
+ * Expiry looks at the oldest SWEEP_PER_CALL entries per call on average: every SWEEP_EVERY-th call it
+ * looks at SWEEP_EVERY × SWEEP_PER_CALL of them (one Map iterator per batch instead of per call).
+ */
 const SWEEP_PER_CALL = 2;
+const SWEEP_EVERY = 8;
 /** How many more a full table inspects before refusing. */
 const SWEEP_WHEN_FULL = 16;
 /** At most one O(n) sweep of a full table per this many ms. */
@@ -85,6 +97,11 @@ export class MemoryStore implements CounterStore {
   readonly #onKeyRejected: ((route: string, kind: TableKind) => void) | undefined;
   /** Walks the tables one per call, so tables nobody asks any more (a reload changed the limit) empty out. */
   #cursor: Iterator<[string, Table]> | undefined;
+  /** Calls since #sweepAnother last ran. */
+  #calls = 0;
+  /** The table of the last prefixed key, per kind of call: a route's limit asks for its table on every request. */
+  #lastRate: Table | undefined;
+  #lastQuota: Table | undefined;
 
   constructor(opts: MemoryStoreOptions = {}) {
     const max = opts.maxKeysPerLimit ?? 100_000;
@@ -112,6 +129,7 @@ export class MemoryStore implements CounterStore {
     const table = this.#tableOf(key, 'rate');
     const found = this.#take(table, key, t);
     const prior = found?.kind === 'bucket' ? found : undefined;
+    if (found !== undefined && prior === undefined) this.#remove(table, key);
     if (prior === undefined && !this.#roomFor(table, t)) {
       // A full bucket cost nothing to hold; a refused key waits for the first bucket to refill.
       return { allowed: false, remaining: 0, retryAfterMs: 1000, tableFull: true };
@@ -122,27 +140,28 @@ export class MemoryStore implements CounterStore {
       prior.tokens = r.state.tokens;
       prior.updatedMs = r.state.updatedMs;
       prior.expiresMs = expiresMs;
-      table.entries.set(key, prior);
+      this.#put(table, key, prior);
     } else {
-      table.entries.set(key, { kind: 'bucket', tokens: r.state.tokens, updatedMs: r.state.updatedMs, expiresMs });
+      this.#put(table, key, { kind: 'bucket', tokens: r.state.tokens, updatedMs: r.state.updatedMs, expiresMs });
     }
     return { allowed: r.allowed, remaining: r.remaining, retryAfterMs: r.retryAfterMs };
   }
 
   countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): QuotaDecision {
-    this.#sweepAnother(this.#bucketNow(nowMs), nowMs);
+    this.#sweepAnother(undefined, nowMs);
     const table = this.#tableOf(key, 'quota');
     const found = this.#take(table, key, nowMs);
     // A wall clock stepped back into an earlier window keeps counting in the later one it has
     // (never a fresh counter: that would hand out a second quota).
     let entry = found?.kind === 'quota' && found.startMs >= window.startMs ? found : undefined;
     if (entry === undefined) {
+      if (found !== undefined) this.#remove(table, key);
       if (!this.#roomFor(table, nowMs)) {
         return { allowed: false, remaining: 0, resetMs: Math.max(0, window.endMs - nowMs), tableFull: true };
       }
       entry = { kind: 'quota', count: 0, startMs: window.startMs, expiresMs: window.endMs };
     }
-    table.entries.set(key, entry);
+    this.#put(table, key, entry);
     // Capped so a flood past the limit cannot grow the number without bound.
     if (entry.count <= limit) entry.count += 1;
     return {
@@ -161,22 +180,32 @@ export class MemoryStore implements CounterStore {
     for (const [id, table] of this.#tables) {
       const t = table.kind === 'rate' ? bucketNow : nowMs;
       for (const [key, entry] of table.entries) if (t >= entry.expiresMs) table.entries.delete(key);
-      if (table.entries.size === 0) this.#tables.delete(id);
+      table.newest = undefined;
+      if (table.entries.size === 0) this.#drop(id, table);
     }
   }
 
   /** Forgets everything. */
   clear(): void {
+    for (const table of this.#tables.values()) table.live = false;
     this.#tables.clear();
     this.#cursor = undefined;
   }
 
   async close(): Promise<void> {
-    this.#tables.clear();
+    this.clear();
+  }
+
+  #drop(id: string, table: Table): void {
+    table.live = false;
+    this.#tables.delete(id);
   }
 
   /** Looks at the oldest entries of the next table in turn and drops the table once empty. */
-  #sweepAnother(bucketNow: number, wallNow: number): void {
+  // `bucketNow` undefined: read the bucket clock only if a rate table is swept (a quota call has no use for it).
+  #sweepAnother(bucketNow: number | undefined, wallNow: number): void {
+    if (++this.#calls < SWEEP_EVERY) return;
+    this.#calls = 0;
     let next = this.#cursor?.next();
     if (next === undefined || next.done === true) {
       this.#cursor = this.#tables.entries();
@@ -184,9 +213,9 @@ export class MemoryStore implements CounterStore {
       if (next.done === true) return;
     }
     const [id, table] = next.value;
-    this.#sweepOldest(table, table.kind === 'rate' ? bucketNow : wallNow, SWEEP_PER_CALL);
+    this.#sweepOldest(table, table.kind === 'rate' ? (bucketNow ?? this.#bucketNow(wallNow)) : wallNow, SWEEP_EVERY * SWEEP_PER_CALL);
     // Deleting the entry the iterator stands on is safe for a Map iterator.
-    if (table.entries.size === 0) this.#tables.delete(id);
+    if (table.entries.size === 0) this.#drop(id, table);
   }
 
   #bucketNow(nowMs: number): number {
@@ -194,26 +223,53 @@ export class MemoryStore implements CounterStore {
   }
 
   #tableOf(key: string, opKind: TableKind): Table {
+    // A key that starts with a table's prefix matches LIMIT_PREFIX with exactly that prefix (a route
+    // name holds no ':' and the hash ends at the first ':'), so the regex is needed only on a miss.
+    const last = opKind === 'rate' ? this.#lastRate : this.#lastQuota;
+    if (last !== undefined && last.live && key.startsWith(last.id)) return last;
     const m = LIMIT_PREFIX.exec(key);
     const id = m === null ? `\0${opKind}` : (m[0] as string);
     let table = this.#tables.get(id);
     if (table === undefined) {
       const route = m === null ? OTHER_ROUTE : (m[1] as string);
       const kind: TableKind = m === null ? opKind : m[2] === 'r' ? 'rate' : 'quota';
-      table = { route, kind, entries: new Map(), lastFullSweepMs: Number.NEGATIVE_INFINITY };
+      table = { id, route, kind, entries: new Map(), lastFullSweepMs: Number.NEGATIVE_INFINITY, newest: undefined, calls: 0, live: true };
       this.#tables.set(id, table);
+    }
+    if (m !== null) {
+      if (opKind === 'rate') this.#lastRate = table;
+      else this.#lastQuota = table;
     }
     return table;
   }
 
   /** Removes `key` (to be re-inserted as the newest) and returns it unless expired. */
   // (The table may have just been dropped as empty by #sweepAnother: #tableOf runs after it.)
+  // The caller re-inserts it with `#put`; the newest key is left in place (it would go back where it is).
   #take(table: Table, key: string, t: number): Entry | undefined {
-    this.#sweepOldest(table, t, SWEEP_PER_CALL);
+    if (++table.calls >= SWEEP_EVERY) {
+      table.calls = 0;
+      this.#sweepOldest(table, t, SWEEP_EVERY * SWEEP_PER_CALL);
+    }
     const entry = table.entries.get(key);
     if (entry === undefined) return undefined;
+    if (t >= entry.expiresMs) {
+      this.#remove(table, key);
+      return undefined;
+    }
+    if (key !== table.newest) table.entries.delete(key);
+    return entry;
+  }
+
+  #remove(table: Table, key: string): void {
     table.entries.delete(key);
-    return t >= entry.expiresMs ? undefined : entry;
+    if (key === table.newest) table.newest = undefined;
+  }
+
+  /** Stores `entry` at `key` as the newest entry of `table`. */
+  #put(table: Table, key: string, entry: Entry): void {
+    table.entries.set(key, entry);
+    table.newest = key;
   }
 
   /** True when `table` can take one more key, after reclaiming what is provably dead. */
@@ -226,6 +282,7 @@ export class MemoryStore implements CounterStore {
     if (t - table.lastFullSweepMs >= FULL_SWEEP_INTERVAL_MS || t < table.lastFullSweepMs) {
       table.lastFullSweepMs = t;
       for (const [key, entry] of table.entries) if (t >= entry.expiresMs) table.entries.delete(key);
+      if (table.newest !== undefined && !table.entries.has(table.newest)) table.newest = undefined;
       if (table.entries.size < this.#max) return true;
     }
     this.#onKeyRejected?.(table.route, table.kind);
@@ -233,10 +290,10 @@ export class MemoryStore implements CounterStore {
   }
 
   #sweepOldest(table: Table, t: number, n: number): void {
-    for (let i = 0; i < n; i++) {
-      const first = table.entries.entries().next();
-      if (first.done === true || t < first.value[1].expiresMs) return;
-      table.entries.delete(first.value[0]);
+    let i = 0;
+    for (const [key, entry] of table.entries) {
+      if (i++ >= n || t < entry.expiresMs) return;
+      this.#remove(table, key);
     }
   }
 }
