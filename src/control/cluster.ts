@@ -10,6 +10,8 @@
  * - admin: exactly one process can own `admin.port`, and it has to be a worker (the admin API
  *   reports a gateway). Worker 0 binds it; its `POST /reload` asks the primary to reload every
  *   worker. Its /metrics and /status describe worker 0 only (see docs/rate-limits.md).
+ * - `start --watch`: the primary watches the config file (control/config-watch.ts) and reloads every
+ *   worker on a change, exactly as on SIGHUP.
  * - SIGHUP to the primary: every worker reloads (IPC message, each runs `gw.reload()`); the
  *   results are logged together. Workers ignore SIGHUP themselves (a terminal hang-up reaches the
  *   whole process group, and the primary already forwards it).
@@ -31,6 +33,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway, type Gateway, type ReloadResult } from './lifecycle.js';
 import type { ServeAdmin } from '../runtime/view.js';
+import type { ConfigWatch } from './config-watch.js';
 
 const INDEX_ENV = 'TOLLGATE_WORKER_INDEX';
 const COUNT_ENV = 'TOLLGATE_WORKERS';
@@ -69,6 +72,8 @@ export interface ClusterPrimaryOptions {
   readonly workers: number;
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** `start --watch`: a change of the config file reloads every worker, as SIGHUP does. */
+  readonly watch?: ConfigWatch;
 }
 
 interface Slot {
@@ -121,6 +126,12 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
         readyAnnounced = true;
         const admin = slots.get(0);
         logger.info({ msg: 'cluster ready', workers, pids: [...slots.values()].map((s) => s.worker.process.pid), publicPort: msg.publicPort, adminWorker: admin?.worker.process.pid });
+        // Watched from start-up; changes are acted on once every worker can hear the reload.
+        opts.watch?.start((change) => {
+          if (stopping) return;
+          logger.info({ msg: 'config file changed; reloading', via: change.via, fingerprint: change.fingerprint });
+          void reloadAll();
+        });
       }
     } else if (msg.t === 'tollgate:reload-all') {
       void reloadAll().then((result) => send(slot.worker, { t: 'tollgate:reload-all:done', id: msg.id, result }));
@@ -186,6 +197,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   const stopAll = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    opts.watch?.close();
     process.removeListener('SIGHUP', onHup);
     logger.info({ msg: 'cluster draining', workers: slots.size });
     if (slots.size === 0) settle(failed ? 1 : 0);
