@@ -6,6 +6,7 @@ import { isClusterWorker, resolveWorkers, runClusterPrimary, runClusterWorker } 
 import { startGateway, type Gateway } from '../../control/lifecycle.js';
 import { watchConfigFile, type ConfigWatch } from '../../control/config-watch.js';
 import { createAdminApp } from '../../admin/app.js';
+import { workerReport } from '../../admin/cluster-report.js';
 import { createLogger, type Logger } from '../../telemetry/logger.js';
 import { UserError } from '../errors.js';
 import { tuneV8ForGateway } from '../../core/v8-tuning.js';
@@ -73,7 +74,7 @@ export async function runStart(argv: string[]): Promise<number> {
   tuneV8ForGateway();
   if (isClusterWorker()) {
     try {
-      return await runClusterWorker({ configPath, logger: createLogger(), admin: createAdminApp });
+      return await runClusterWorker({ configPath, logger: createLogger(), admin: createAdminApp, report: workerReport });
     } catch (err) {
       throw startError(configPath, err);
     }
