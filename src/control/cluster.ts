@@ -184,6 +184,8 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
 
   const onExit = (slot: Slot, code: number | null, signal: string | null): void => {
     if (slots.get(slot.index) === slot) slots.delete(slot.index);
+    // A scrape waiting for this worker's report has it missing, now rather than at the timeout.
+    for (const g of [...pendingGathers.values()]) if (g.asked.delete(slot.index) && g.asked.size === 0) g.done();
     if (stopping) {
       if (slots.size === 0) settle(failed ? 1 : 0);
       return;

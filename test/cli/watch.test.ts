@@ -167,6 +167,9 @@ describe('tollgate start --watch (a real process)', () => {
         expect((await freshGet(`${url}/c`, rootPem)).status).toBe(404);
       }
 
+      // The old timestamped directories went away under the watch without a complaint.
+      expect(lines.filter((l) => l.msg === 'config directory not watched; the stat poll still is')).toEqual([]);
+
       child.kill('SIGTERM');
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       expect(code).toBe(0);
