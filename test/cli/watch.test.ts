@@ -56,7 +56,7 @@ describe('tollgate start --watch (a real process)', () => {
     await writeFile(configPath, v1);
     const { child, lines, stderr } = spawnCli(['start', '--config', configPath, '--watch']);
     try {
-      const listening = await waitFor(() => lines.find((l) => l.msg === 'listening'), { timeoutMs: 30_000, what: `listening (${stderr()})` });
+      const listening = await waitFor(() => lines.find((l) => l.msg === 'listening'), { timeoutMs: 60_000, what: `listening (${stderr()})` });
       const url = String(listening.public);
       const admin = String(listening.admin);
       const rootPem = await readFile(join(sub, 'ca', 'root.crt'), 'utf8');
@@ -70,7 +70,7 @@ describe('tollgate start --watch (a real process)', () => {
       const v2 = config({ caDir: './ca', routes: ['a', 'b'] });
       await writeFile(`${configPath}.tmp`, v2);
       await rename(`${configPath}.tmp`, configPath);
-      await waitFor(async () => (await status()).configHash === hashOf(v2), { timeoutMs: 10_000, what: 'reload after the replace' });
+      await waitFor(async () => (await status()).configHash === hashOf(v2), { timeoutMs: 30_000, what: 'reload after the replace' });
       expect((await freshGet(`${url}/b`, rootPem)).status).toBe(200);
       expect(lines.find((l) => l.msg === 'config file changed; reloading')).toMatchObject({ fingerprint: hashOf(v2) });
       expect(lines.find((l) => l.msg === 'config reloaded')).toMatchObject({ configHash: hashOf(v2) });
@@ -78,7 +78,7 @@ describe('tollgate start --watch (a real process)', () => {
       // A bad edit written in place: refused exactly as on SIGHUP, the YAML path in the log.
       const bad = config({ caDir: './ca', routes: ['a', 'b', 'c'], timeout: 'soon' });
       await writeFile(configPath, bad);
-      const refused = await waitFor(() => lines.find((l) => l.msg === 'config reload refused; the running config stays'), { timeoutMs: 10_000, what: 'refused reload' });
+      const refused = await waitFor(() => lines.find((l) => l.msg === 'config reload refused; the running config stays'), { timeoutMs: 30_000, what: 'refused reload' });
       expect((refused.problems as string[]).some((p) => p.includes('routes[0].timeout'))).toBe(true);
       const st = await status();
       expect(st.configHash).toBe(hashOf(v2));
@@ -92,7 +92,7 @@ describe('tollgate start --watch (a real process)', () => {
       // Fixed: the next change is taken.
       const v3 = config({ caDir: './ca', routes: ['a', 'c'] });
       await writeFile(configPath, v3);
-      await waitFor(async () => (await status()).configHash === hashOf(v3), { timeoutMs: 10_000, what: 'reload after the fix' });
+      await waitFor(async () => (await status()).configHash === hashOf(v3), { timeoutMs: 30_000, what: 'reload after the fix' });
       expect((await freshGet(`${url}/c`, rootPem)).status).toBe(200);
       expect((await freshGet(`${url}/b`, rootPem)).status).toBe(404);
 
@@ -102,7 +102,7 @@ describe('tollgate start --watch (a real process)', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  }, 90_000);
+  }, 150_000);
 
   it('ok/workers: 2 with a ConfigMap-style mount: a symlink swap reloads every worker; a bad swap is refused and the old config serves', async () => {
     // What the kubelet makes of a ConfigMap volume.
@@ -127,11 +127,11 @@ describe('tollgate start --watch (a real process)', () => {
 
     const { child, lines, stderr } = spawnCli(['start', '--config', configPath, '--watch']);
     try {
-      const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 40_000, what: `cluster ready (${stderr()})` });
+      const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 60_000, what: `cluster ready (${stderr()})` });
       const listening = await waitFor(() => {
         const found = lines.filter((l) => l.msg === 'listening');
         return found.length === 2 ? found : undefined;
-      }, { what: 'both workers listening' });
+      }, { timeoutMs: 20_000, what: 'both workers listening' });
       const admin = String(listening.map((l) => l.admin).find((a) => a !== null));
       const url = `https://127.0.0.1:${String(ready.publicPort)}`;
       const rootPem = await readFile(join(caDir, 'root.crt'), 'utf8');
@@ -140,10 +140,10 @@ describe('tollgate start --watch (a real process)', () => {
 
       const v2 = config({ workers: 2, caDir, routes: ['a', 'b'] });
       await publish(v2);
-      const reloaded = await waitFor(() => lines.find((l) => l.msg === 'cluster reloaded'), { timeoutMs: 15_000, what: 'cluster reloaded' });
+      const reloaded = await waitFor(() => lines.find((l) => l.msg === 'cluster reloaded'), { timeoutMs: 30_000, what: 'cluster reloaded' });
       expect(reloaded).toMatchObject({ result: 'success', workers: 2, configHash: hashOf(v2) });
       expect(lines.find((l) => l.msg === 'config file changed; reloading')).toMatchObject({ role: 'primary', fingerprint: hashOf(v2) });
-      await waitFor(() => new Set(lines.filter((l) => l.msg === 'config reloaded' && l.configHash === hashOf(v2)).map((l) => l.worker)).size === 2, { what: 'both workers reloaded' });
+      await waitFor(() => new Set(lines.filter((l) => l.msg === 'config reloaded' && l.configHash === hashOf(v2)).map((l) => l.worker)).size === 2, { timeoutMs: 20_000, what: 'both workers reloaded' });
       expect((await status()).configHash).toBe(hashOf(v2));
       // Fresh connections go to the workers in turn: both serve the new route.
       const answers = [];
@@ -155,9 +155,9 @@ describe('tollgate start --watch (a real process)', () => {
       // A bad ConfigMap: both workers refuse it with the YAML path; the primary logs the failure.
       const bad = config({ workers: 2, caDir, routes: ['a', 'b', 'c'], timeout: 'soon' });
       await publish(bad);
-      const failed = await waitFor(() => lines.find((l) => l.msg === 'cluster reloaded' && l.result === 'failure'), { timeoutMs: 15_000, what: 'refused cluster reload' });
+      const failed = await waitFor(() => lines.find((l) => l.msg === 'cluster reloaded' && l.result === 'failure'), { timeoutMs: 30_000, what: 'refused cluster reload' });
       expect(String(failed.error)).toContain('routes[0].timeout');
-      await waitFor(() => lines.filter((l) => l.msg === 'config reload refused; the running config stays').length === 2, { what: 'both workers refused' });
+      await waitFor(() => lines.filter((l) => l.msg === 'config reload refused; the running config stays').length === 2, { timeoutMs: 20_000, what: 'both workers refused' });
       for (const l of lines.filter((x) => x.msg === 'config reload refused; the running config stays')) {
         expect((l.problems as string[]).some((p) => p.includes('routes[0].timeout'))).toBe(true);
       }
@@ -176,5 +176,5 @@ describe('tollgate start --watch (a real process)', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  }, 120_000);
+  }, 150_000);
 });

@@ -60,11 +60,11 @@ describe('workers: 2 — cluster-wide /metrics and /status', () => {
     );
     const { child, lines, stderr } = spawnCli(['start', '--config', configPath]);
     try {
-      const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 40_000, what: `cluster ready (${stderr()})` });
+      const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 60_000, what: `cluster ready (${stderr()})` });
       const listening = await waitFor(() => {
         const found = lines.filter((l) => l.msg === 'listening');
         return found.length === 2 ? found : undefined;
-      }, { what: 'both workers listening' });
+      }, { timeoutMs: 20_000, what: 'both workers listening' });
       const admin = String(listening.map((l) => l.admin).find((a) => a !== null));
       const url = `https://127.0.0.1:${String(ready.publicPort)}`;
       const rootPem = await readFile(join(dir, 'ca', 'root.crt'), 'utf8');
@@ -79,7 +79,7 @@ describe('workers: 2 — cluster-wide /metrics and /status', () => {
         const byWorker = new Map<unknown, number>();
         for (const l of lines.filter((x) => x.msg === 'request')) byWorker.set(l.worker, (byWorker.get(l.worker) ?? 0) + 1);
         return [...byWorker.values()].reduce((a, b) => a + b, 0) === N ? byWorker : undefined;
-      }, { what: 'an access line per request' });
+      }, { timeoutMs: 20_000, what: 'an access line per request' });
       // Both workers served some: a worker-0-only answer could not add up to N.
       expect([...served.keys()].sort()).toEqual([0, 1]);
       expect(Math.min(...served.values())).toBeGreaterThan(0);
@@ -87,7 +87,7 @@ describe('workers: 2 — cluster-wide /metrics and /status', () => {
       const metrics = await waitFor(async () => {
         const text = await (await fetch(`${admin}/metrics`)).text();
         return metricSum(text, 'tollgate_requests_total') === N ? text : undefined;
-      }, { timeoutMs: 10_000, what: `tollgate_requests_total = ${N}` });
+      }, { timeoutMs: 30_000, what: `tollgate_requests_total = ${N}` });
       expect(metricSum(metrics, 'tollgate_requests_total', { route: 'a', code: '200' })).toBe(A);
       expect(metricSum(metrics, 'tollgate_requests_total', { route: 'b', code: '200' })).toBe(B);
       expect(metricValue(metrics, 'tollgate_request_duration_seconds_count', { route: 'a' })).toBe(A);
@@ -123,5 +123,5 @@ describe('workers: 2 — cluster-wide /metrics and /status', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  }, 90_000);
+  }, 150_000);
 });
