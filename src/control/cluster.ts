@@ -163,7 +163,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   const gather = async (): Promise<{ reports: WorkerReport[]; missing: number[] }> => {
     const live = [...slots.values()].filter((s) => s.ready && s.worker.isConnected());
     const id = ++gatherSeq;
-    const entry = { reports: [] as WorkerReport[], asked: new Set(live.map((s) => s.index)), done: () => undefined as void };
+    const entry = { reports: [] as WorkerReport[], asked: new Set(live.map((s) => s.index)), done: (): void => undefined };
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => entry.done(), GATHER_TIMEOUT_MS);
       entry.done = () => {
