@@ -3,6 +3,7 @@ import Fastify from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { AdminServer, GatewayView } from '../runtime/view.js';
 import { buildStatus } from './status.js';
+import { clusterMetrics, clusterStatus, refreshScrapeGauges } from './cluster-report.js';
 import { createConsoleSampler } from './console-sampler.js';
 import { buildConsoleModel } from './console-model.js';
 import { CONSOLE_CSP, renderConsoleBody, renderConsolePage } from './console-page.js';
@@ -48,20 +49,21 @@ export async function createAdminApp(
     return reply.send({ status: 'ready', configHash: gw.holder.current.configHash });
   });
   app.get('/metrics', async (_req, reply) => {
-    const now = opts.clock.monotonic(); // ejections are on the monotonic clock
-    for (const [name, pr] of gw.holder.current.pools) {
-      for (const t of [...pr.pool.primaries, ...pr.pool.backups]) {
-        gw.metrics.upstreamHealthy.labels(name, t.url).set(t.healthy && t.ejectedUntil <= now ? 1 : 0);
-      }
+    if (gw.cluster !== undefined) {
+      // A worker of a group: every worker's registry, summed (admin/cluster-report.ts).
+      const { reports, missing } = await gw.cluster.gather();
+      const { contentType, text } = await clusterMetrics(reports, missing);
+      return reply.header('content-type', contentType).send(text);
     }
-    const certs = gw.tls.certificates();
-    for (const [name, c] of Object.entries(certs)) {
-      if (c?.notAfter) gw.metrics.certificateExpiry.labels(name).set(Math.floor(Date.parse(c.notAfter) / 1000));
-    }
+    refreshScrapeGauges(gw, opts.clock);
     reply.header('content-type', gw.metrics.registry.contentType);
     return reply.send(await gw.metrics.registry.metrics());
   });
-  app.get('/status', async (_req, reply) => reply.send(buildStatus(gw, opts.clock)));
+  app.get('/status', async (_req, reply) => {
+    if (gw.cluster === undefined) return reply.send(buildStatus(gw, opts.clock));
+    const { reports, missing } = await gw.cluster.gather();
+    return reply.send(clusterStatus(reports, missing, gw.cluster.workers));
+  });
   registerConfigView(app, gw);
   app.post('/reload', async (_req, reply) => {
     const result = await gw.reload();

@@ -5,6 +5,7 @@ import { activeOf, pendingOf } from '../upstream/circuit-breaker.js';
 import { isAvailable, type TargetState } from '../upstream/target-state.js';
 import type { Clock } from '../core/clock.js';
 import { routeUpstreams } from '../spec/route-upstreams.js';
+import { requestCounts } from './request-counts.js';
 
 /** The version /status reports. */
 export const VERSION = '0.1.0';
@@ -59,6 +60,7 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
     lastReload: last ? { at: last.at, result: last.result, error: last.error } : null,
     pendingRestart: gw.pendingRestart ?? [],
     routes,
+    requests: requestCounts(gw.metrics),
     upstreams,
     certificates: gw.tls.certificates(),
   };

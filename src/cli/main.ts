@@ -11,7 +11,7 @@ const HELP = `tollgate — edge ingress gateway
 Usage: tollgate <command> [options]
 
 Commands:
-  start [--config PATH]   run the gateway (default config/gateway.yaml)
+  start [--config PATH] [--watch]   run the gateway (default config/gateway.yaml; --watch: reload on file change)
   check [--config PATH] [--diff]   validate a config file (--diff: against the running gateway) and exit
   demo                    run the gateway in front of sample upstreams, print curl commands
   ca <init|issue|token|revoke|list> …   manage the built-in certificate authority

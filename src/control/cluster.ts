@@ -9,7 +9,10 @@
  *   port and hands new connections to the workers in turn (round-robin).
  * - admin: exactly one process can own `admin.port`, and it has to be a worker (the admin API
  *   reports a gateway). Worker 0 binds it; its `POST /reload` asks the primary to reload every
- *   worker. Its /metrics and /status describe worker 0 only (see docs/rate-limits.md).
+ *   worker. Its /metrics and /status cover the group: the primary asks every worker for a report
+ *   (its registry as JSON, its /status) and worker 0 sums them (admin/cluster-report.ts).
+ * - `start --watch`: the primary watches the config file (control/config-watch.ts) and reloads every
+ *   worker on a change, exactly as on SIGHUP.
  * - SIGHUP to the primary: every worker reloads (IPC message, each runs `gw.reload()`); the
  *   results are logged together. Workers ignore SIGHUP themselves (a terminal hang-up reaches the
  *   whole process group, and the primary already forwards it).
@@ -30,7 +33,8 @@ import { createClusterWorkerStore, serveClusterStore } from '../store/cluster-st
 import { MemoryStore } from '../store/memory-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway, type Gateway, type ReloadResult } from './lifecycle.js';
-import type { ServeAdmin } from '../runtime/view.js';
+import type { ClusterView, ReportWorker, ServeAdmin, WorkerReport } from '../runtime/view.js';
+import type { ConfigWatch } from './config-watch.js';
 
 const INDEX_ENV = 'TOLLGATE_WORKER_INDEX';
 const COUNT_ENV = 'TOLLGATE_WORKERS';
@@ -38,15 +42,21 @@ const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 const RELOAD_TIMEOUT_MS = 60_000;
+/** How long a cluster scrape waits for the workers' reports; a worker that misses it is listed as missing. */
+const GATHER_TIMEOUT_MS = 5_000;
 
 /** Messages between the primary and its workers (besides the cluster store's own). */
 type ToPrimary =
   | { t: 'tollgate:ready'; index: number; publicPort: number; adminPort: number }
   | { t: 'tollgate:reload-all'; id: number }
-  | { t: 'tollgate:reloaded'; id: number; result: ReloadResult };
+  | { t: 'tollgate:reloaded'; id: number; result: ReloadResult }
+  | { t: 'tollgate:gather'; id: number }
+  | { t: 'tollgate:report:done'; id: number; report: WorkerReport | null };
 type ToWorker =
   | { t: 'tollgate:reload'; id: number }
   | { t: 'tollgate:reload-all:done'; id: number; result: ReloadResult }
+  | { t: 'tollgate:report'; id: number }
+  | { t: 'tollgate:gather:done'; id: number; reports: WorkerReport[]; missing: number[] }
   | { t: 'tollgate:shutdown' };
 
 function isMessage<T extends { t: string }>(msg: unknown): msg is T {
@@ -69,6 +79,8 @@ export interface ClusterPrimaryOptions {
   readonly workers: number;
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** `start --watch`: a change of the config file reloads every worker, as SIGHUP does. */
+  readonly watch?: ConfigWatch;
 }
 
 interface Slot {
@@ -94,6 +106,8 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   let stopping = false;
   let reloadSeq = 0;
   const pendingReloads = new Map<number, { results: ReloadResult[]; expected: number; done: (r: ReloadResult[]) => void }>();
+  let gatherSeq = 0;
+  const pendingGathers = new Map<number, { reports: WorkerReport[]; asked: Set<number>; done: () => void }>();
   let settle: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (settle = resolve));
   let failed = false;
@@ -121,6 +135,12 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
         readyAnnounced = true;
         const admin = slots.get(0);
         logger.info({ msg: 'cluster ready', workers, pids: [...slots.values()].map((s) => s.worker.process.pid), publicPort: msg.publicPort, adminWorker: admin?.worker.process.pid });
+        // Watched from start-up; changes are acted on once every worker can hear the reload.
+        opts.watch?.start((change) => {
+          if (stopping) return;
+          logger.info({ msg: 'config file changed; reloading', via: change.via, fingerprint: change.fingerprint });
+          void reloadAll();
+        });
       }
     } else if (msg.t === 'tollgate:reload-all') {
       void reloadAll().then((result) => send(slot.worker, { t: 'tollgate:reload-all:done', id: msg.id, result }));
@@ -129,11 +149,43 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
       if (p === undefined) return;
       p.results.push(msg.result);
       if (p.results.length >= p.expected) p.done(p.results);
+    } else if (msg.t === 'tollgate:gather') {
+      void gather().then((g) => send(slot.worker, { t: 'tollgate:gather:done', id: msg.id, ...g }));
+    } else if (msg.t === 'tollgate:report:done') {
+      const p = pendingGathers.get(msg.id);
+      if (p === undefined || !p.asked.delete(slot.index)) return;
+      if (msg.report !== null) p.reports.push(msg.report);
+      if (p.asked.size === 0) p.done();
     }
+  };
+
+  /** Every ready worker's report for one cluster scrape; `missing` lists the workers without one. */
+  const gather = async (): Promise<{ reports: WorkerReport[]; missing: number[] }> => {
+    const live = [...slots.values()].filter((s) => s.ready && s.worker.isConnected());
+    const id = ++gatherSeq;
+    const entry = { reports: [] as WorkerReport[], asked: new Set(live.map((s) => s.index)), done: (): void => undefined };
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => entry.done(), GATHER_TIMEOUT_MS);
+      entry.done = () => {
+        clearTimeout(timer);
+        pendingGathers.delete(id);
+        resolve();
+      };
+      pendingGathers.set(id, entry);
+      if (live.length === 0) entry.done();
+      for (const s of live) send(s.worker, { t: 'tollgate:report', id });
+    });
+    const reports = entry.reports.sort((a, b) => a.index - b.index);
+    const have = new Set(reports.map((r) => r.index));
+    const missing = [];
+    for (let i = 0; i < workers; i++) if (!have.has(i)) missing.push(i);
+    return { reports, missing };
   };
 
   const onExit = (slot: Slot, code: number | null, signal: string | null): void => {
     if (slots.get(slot.index) === slot) slots.delete(slot.index);
+    // A scrape waiting for this worker's report has it missing, now rather than at the timeout.
+    for (const g of [...pendingGathers.values()]) if (g.asked.delete(slot.index) && g.asked.size === 0) g.done();
     if (stopping) {
       if (slots.size === 0) settle(failed ? 1 : 0);
       return;
@@ -186,6 +238,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   const stopAll = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    opts.watch?.close();
     process.removeListener('SIGHUP', onHup);
     logger.info({ msg: 'cluster draining', workers: slots.size });
     if (slots.size === 0) settle(failed ? 1 : 0);
@@ -229,7 +282,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
  * Runs one worker of the group: the gateway with the primary's store, answering the primary's
  * reload and shutdown messages. Resolves with the exit code once drained.
  */
-export async function runClusterWorker(opts: { configPath: string; logger: Logger; admin?: ServeAdmin }): Promise<number> {
+export async function runClusterWorker(opts: { configPath: string; logger: Logger; admin?: ServeAdmin; report?: ReportWorker }): Promise<number> {
   const index = Number(process.env[INDEX_ENV] ?? '0');
   const workers = Number(process.env[COUNT_ENV] ?? '1');
   const toPrimary = (msg: ToPrimary): void => {
@@ -237,6 +290,25 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
   };
   let askSeq = 0;
   const asks = new Map<number, (r: ReloadResult) => void>();
+  const gathers = new Map<number, (g: { reports: WorkerReport[]; missing: number[] }) => void>();
+  const everyWorker = (): number[] => Array.from({ length: workers }, (_, i) => i);
+  const view: ClusterView = {
+    workers,
+    gather: () =>
+      new Promise((resolve) => {
+        const id = ++askSeq;
+        // The primary answers within GATHER_TIMEOUT_MS; a primary that is gone gets no longer.
+        const timer = setTimeout(() => {
+          gathers.delete(id);
+          resolve({ reports: [], missing: everyWorker() });
+        }, GATHER_TIMEOUT_MS + 1000);
+        gathers.set(id, (g) => {
+          clearTimeout(timer);
+          resolve(g);
+        });
+        toPrimary({ t: 'tollgate:gather', id });
+      }),
+  };
   // Before the gateway starts: SIGHUP's default action would end this worker.
   const ignoreHup = (): void => undefined;
   process.on('SIGHUP', ignoreHup);
@@ -250,6 +322,7 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
       cluster: {
         store: { create: () => createClusterWorkerStore({ timeoutMs: 1000 }), workers },
         admin: index === 0,
+        view,
         reloadAll: () =>
           new Promise<ReloadResult>((resolve) => {
             const id = ++askSeq;
@@ -290,6 +363,21 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
       } else if (msg.t === 'tollgate:reload-all:done') {
         asks.get(msg.id)?.(msg.result);
         asks.delete(msg.id);
+      } else if (msg.t === 'tollgate:report') {
+        const report = opts.report;
+        const answer = (r: WorkerReport | null): void => toPrimary({ t: 'tollgate:report:done', id: msg.id, report: r });
+        if (report === undefined) answer(null);
+        else
+          report(gw, systemClock).then(
+            (r) => answer({ index, pid: process.pid, ...r }),
+            (err: unknown) => {
+              gw.logger.error({ msg: 'cluster report failed', err: String(err) });
+              answer(null);
+            },
+          );
+      } else if (msg.t === 'tollgate:gather:done') {
+        gathers.get(msg.id)?.({ reports: msg.reports, missing: msg.missing });
+        gathers.delete(msg.id);
       } else if (msg.t === 'tollgate:shutdown') {
         stop();
       }

@@ -26,7 +26,7 @@ import { prepareReload, tlsChanged, type LiveConfig, type PreparedReload, type R
 import type { Scheduler } from '../core/scheduler.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
-import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
+import type { AdminServer, ClusterView, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
@@ -69,6 +69,8 @@ export interface ClusterWorkerRole {
   readonly admin: boolean;
   /** What the admin's POST /reload runs: a reload of every worker, through the primary. */
   reloadAll(): Promise<ReloadResult>;
+  /** The group's reports, through the primary: the admin's /metrics and /status sum them. */
+  readonly view?: ClusterView;
 }
 
 export interface Gateway {
@@ -404,7 +406,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const cluster = opts.cluster;
   if (opts.admin !== undefined && (cluster === undefined || cluster.admin)) {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
-    const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
+    const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() }, cluster: { value: cluster.view } }) as Gateway);
     const serveAdmin = opts.admin;
     adminRef.serve = (a) => serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts });
     adminRef.app = await adminRef.serve(spec.admin);

@@ -29,7 +29,30 @@ export interface GatewayView {
   readonly spec: GatewaySpec;
   /** Restart-only keys (YAML paths) the config in force changed since start: applied at the next restart. */
   readonly pendingRestart?: readonly string[];
+  /** Set in the admin worker of a `workers > 1` group: the other workers' reports, for summed /metrics and /status. */
+  readonly cluster?: ClusterView;
   reload(): Promise<ReloadResult>;
+}
+
+/** One worker's part of a cluster-wide /metrics and /status (gathered by the primary over IPC). */
+export interface WorkerReport {
+  readonly index: number;
+  readonly pid: number;
+  /** prom-client's `getMetricsAsJSON()` of the worker's registry, after its scrape-time refresh. */
+  readonly metrics: readonly unknown[];
+  /** The worker's own /status document. */
+  readonly status: Record<string, unknown>;
+}
+
+/** What a worker reports of itself; the composition root passes the admin API's builder (admin/cluster-report.ts). */
+export type ReportWorker = (view: GatewayView, clock: Clock) => Promise<Pick<WorkerReport, 'metrics' | 'status'>>;
+
+/** The group as the admin worker sees it. */
+export interface ClusterView {
+  /** Workers the group runs. */
+  readonly workers: number;
+  /** Every live worker's report (this one's included), by index; `missing`: the indexes that did not answer in time. */
+  gather(): Promise<{ reports: WorkerReport[]; missing: number[] }>;
 }
 
 /** A listening admin API. */

@@ -73,6 +73,8 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       help: '1 when the target is healthy and not ejected.',
       labelNames: ['upstream', 'target'] as const,
       registers: [registry],
+      // Across cluster workers (admin/cluster-report.ts): 1 only when every worker sees it healthy.
+      aggregator: 'min',
       collect() {
         for (const refresh of healthRefreshers) refresh();
       },
@@ -88,8 +90,9 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       help: 'Config keys (YAML paths) changed by a reload that take effect only at the next restart.',
       labelNames: ['key'] as const,
       registers: [registry],
+      aggregator: 'max',
     }),
-    certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry] }),
+    certificateExpiry: new Gauge({ name: 'tollgate_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates the gateway holds.', labelNames: ['cert'] as const, registers: [registry], aggregator: 'min' }),
     caIssued: new Counter({ name: 'tollgate_ca_certificates_issued_total', help: 'Certificates issued by the built-in CA.', registers: [registry] }),
     identityRejections: new Counter({
       name: 'tollgate_identity_rejections_total',
@@ -98,7 +101,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       registers: [registry],
     }),
     storeErrors: new Counter({ name: 'tollgate_store_errors_total', help: 'Counter store operations that failed.', labelNames: ['store'] as const, registers: [registry] }),
-    storeState: new Gauge({ name: 'tollgate_store_state', help: '1 for the counting mode in force (shared or local).', labelNames: ['state'] as const, registers: [registry] }),
+    storeState: new Gauge({ name: 'tollgate_store_state', help: '1 for the counting mode in force (shared or local).', labelNames: ['state'] as const, registers: [registry], aggregator: 'max' }),
     storeLatency: new Histogram({
       name: 'tollgate_store_decision_seconds',
       help: 'Time of one rate-limit or quota decision in a remote counter store.',
@@ -123,7 +126,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     edgeGuardRejections: new Counter({ name: 'tollgate_edge_guard_rejections_total', help: 'TLS connections and CA API calls refused by the per-IP edge guard.', labelNames: ['kind'] as const, registers: [registry] }),
     connectionsRejected: new Counter({ name: 'tollgate_connections_rejected_total', help: 'New client connections closed at accept by a connection cap or the PROXY protocol front (reason proxy_protocol_*).', labelNames: ['reason'] as const, registers: [registry] }),
     overloadShed: new Counter({ name: 'tollgate_overload_shed_total', help: 'Connections and requests shed by the overload manager.', labelNames: ['kind'] as const, registers: [registry] }),
-    overloaded: new Gauge({ name: 'tollgate_overloaded', help: '1 while the overload manager sheds new connections and requests.', registers: [registry] }),
+    overloaded: new Gauge({ name: 'tollgate_overloaded', help: '1 while the overload manager sheds new connections and requests.', registers: [registry], aggregator: 'max' }),
     dnsResolutions: new Counter({ name: 'tollgate_dns_resolutions_total', help: 'DNS resolutions of upstream target names, by result; a failure keeps the last known addresses.', labelNames: ['upstream', 'name', 'result'] as const, registers: [registry] }),
     bodyCuts: new Counter({ name: 'tollgate_request_body_cuts_total', help: 'Requests whose body was cut: too slow (body_timeout) or left unread after a gateway answer (unread_body).', labelNames: ['kind'] as const, registers: [registry] }),
     countRequest(route: string, status: number, seconds: number): void {

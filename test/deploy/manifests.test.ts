@@ -61,7 +61,10 @@ describe('deploy/kubernetes', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     // The config file the container is told to read is where the ConfigMap is mounted.
     const cfgMount = (c.volumeMounts as Obj[]).find((v) => v.name === 'config') as Obj;
-    expect(c.args).toEqual(['start', '--config', `${cfgMount.mountPath}/gateway.yaml`]);
+    // --watch follows ConfigMap edits; only a whole-directory mount receives them (a subPath never does).
+    expect(c.args).toEqual(['start', '--config', `${cfgMount.mountPath}/gateway.yaml`, '--watch']);
+    expect(cfgMount.subPath).toBeUndefined();
+    expect(cfgMount.readOnly).toBe(true);
     expect((pod.volumes as Obj[]).find((v) => v.name === 'config')?.configMap?.name).toBe(cm.metadata.name);
     // The CA directory of the config is a writable mount.
     const caMount = (c.volumeMounts as Obj[]).find((v) => v.mountPath === spec.ca.dir) as Obj;
