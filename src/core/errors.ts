@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'NO_HEALTHY_UPSTREAM'
   | 'STORE_UNAVAILABLE'
+  | 'CA_UNAVAILABLE'
   | 'OVERLOADED'
   | 'REQUEST_TIMEOUT'
   | 'UPSTREAM_TIMEOUT';
@@ -40,6 +41,7 @@ export const STATUS = {
   UPSTREAM_UNAVAILABLE: 502,
   NO_HEALTHY_UPSTREAM: 503,
   STORE_UNAVAILABLE: 503,
+  CA_UNAVAILABLE: 503,
   OVERLOADED: 503,
   REQUEST_TIMEOUT: 408,
   UPSTREAM_TIMEOUT: 504,
@@ -96,6 +98,7 @@ export const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
   UPSTREAM_UNAVAILABLE: 'Upstream unavailable',
   NO_HEALTHY_UPSTREAM: 'No healthy upstream',
   STORE_UNAVAILABLE: 'The shared store is unavailable',
+  CA_UNAVAILABLE: 'The CA cannot sign right now; retry shortly',
   UPSTREAM_TIMEOUT: 'Upstream timed out',
   URI_TOO_LONG: 'The request target is too long',
   OVERLOADED: 'The gateway is overloaded; retry shortly',
