@@ -115,7 +115,7 @@ const REVOKE = script(REVOKE_LUA);
 const READ = script(READ_LUA);
 
 /** What made the revocation list change. */
-export type RevocationSource = 'open' | 'reload' | 'pubsub' | 'poll' | 'write' | 'repair';
+export type RevocationSource = 'open' | 'reload' | 'subscribe' | 'pubsub' | 'poll' | 'write' | 'repair';
 
 export interface RedisCaStateOptions {
   /** redis://[user:pass@]host:port[/db] */
@@ -190,6 +190,7 @@ export class RedisCaState implements CaStateStore {
   #lastPruneMs = 0;
   #refreshing: Promise<void> | undefined;
   #again: RevocationSource | undefined;
+  #subscribed = false;
 
   constructor(opts: RedisCaStateOptions) {
     this.#opts = opts;
@@ -221,9 +222,15 @@ export class RedisCaState implements CaStateStore {
     this.#sub.on('error', onError);
     this.#sub.on('ready', () => {
       this.#sub.subscribe(this.#keys.channel).then(
-        () => this.#background('pubsub'),
+        () => {
+          this.#subscribed = true;
+          this.#background('subscribe');
+        },
         () => undefined,
       );
+    });
+    this.#sub.on('close', () => {
+      this.#subscribed = false;
     });
     this.#sub.on('message', () => this.#background('pubsub'));
   }
@@ -301,6 +308,11 @@ export class RedisCaState implements CaStateStore {
 
   isRevoked(serialHex: string): boolean {
     return this.#list.has(serialHex);
+  }
+
+  /** The subscriber listens for revocation messages now. */
+  get subscribed(): boolean {
+    return this.#subscribed;
   }
 
   /** Connected and answering, as last seen. */
