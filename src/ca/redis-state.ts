@@ -416,18 +416,20 @@ export class RedisCaState implements CaStateStore {
     }
   }
 
-  /** Resolves when the client is ready or after the connect timeout (never rejects). */
+  /** Resolves when the client is ready, its first attempt failed, or after the connect timeout (never rejects). */
   async #ready(): Promise<void> {
     if (this.#client.status === 'ready') return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.#client.off('ready', done);
+        this.#client.off('error', done);
         resolve();
       };
       const timer = setTimeout(done, this.#connectTimeoutMs);
       timer.unref();
       this.#client.once('ready', done);
+      this.#client.once('error', done);
     });
   }
 
