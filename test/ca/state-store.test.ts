@@ -221,7 +221,7 @@ describe('the file state under the same concurrent spend', () => {
       const ca2 = await openAuthority(dir, { clock: systemClock });
       const { jti, expiresAt } = await ca1.createToken('spiffe://tollgate.local/web', 60_000);
       const token = { jti, expMs: expiresAt.getTime() };
-      const key = (): Buffer => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+      const key = (): Uint8Array<ArrayBuffer> => new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }));
       const settled = await Promise.allSettled(
         Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? ca1 : ca2).issue({ id: 'spiffe://tollgate.local/web', ttlMs: HOUR, publicKey: key(), token })),
       );

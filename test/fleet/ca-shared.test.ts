@@ -23,6 +23,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CA_FILES, initAuthority, type Authority } from '../../src/ca/authority.js';
 import { createCsr } from '../../src/ca/requests.js';
+import { runCa, type CliContext } from '../../src/cli/commands/ca.js';
 import { systemClock } from '../../src/core/clock.js';
 import { runCli, spawnCli } from '../support/cli.js';
 import { h1, h1Agent, h2, h2Session, type SimpleResponse } from '../support/clients.js';
@@ -212,6 +213,11 @@ describe('CA state shared by two gateway processes through one Redis', () => {
       expect(cli.code, cli.stderr).toBe(0);
       expect(cli.stdout).toContain(`revoked ${c.serial}`);
       expect(cli.stderr).toMatch(/within a second/);
+      // `ca list` with the config reads the shared index and list (in process: same code as the binary).
+      let listed = '';
+      const ctx: CliContext = { stdout: { write: (x: string) => (listed += x) }, stderr: { write: () => true }, clock: systemClock };
+      expect(await runCa(['list', '--config', a.configPath], ctx)).toBe(0);
+      expect(listed.split('\n').find((l) => l.startsWith(c.serial))).toMatch(/ yes$/);
 
       // The open connections: the next request closes them (h1: the request fails; h2: the session ends).
       for (const o of opened) {

@@ -79,10 +79,11 @@ function exited(child: ChildProcess): Promise<void> {
 /**
  * Spawns `redis-server --port <free port> --save '' --appendonly no` and waits for PING. With
  * `appendOnlyDir`, every write is appended and fsynced there (`--appendfsync always`), so a kill and
- * restart keeps the data, as a production Redis holding the CA state must.
+ * restart keeps the data, as a production Redis holding the CA state must. `port` binds that port
+ * (a Redis appearing where a gateway already expects it).
  */
-export async function startRedis(opts: { appendOnlyDir?: string } = {}): Promise<TestRedis> {
-  const port = await freePort();
+export async function startRedis(opts: { appendOnlyDir?: string; port?: number } = {}): Promise<TestRedis> {
+  const port = opts.port ?? (await freePort());
   const persistence = opts.appendOnlyDir === undefined
     ? ['--appendonly', 'no', '--dir', tmpdir()]
     : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.appendOnlyDir];
