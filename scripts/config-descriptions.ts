@@ -43,6 +43,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'ca.renewal': 'limits on renewal by client certificate (`POST /sign` with mTLS); read at start',
   'ca.renewal.window': "renewal only in this last fraction of the current certificate's lifetime; earlier → 403 with the opening time",
   'ca.renewal.maxPerHour': 'renewals per identity per hour (in memory, per gateway process); more → 429 `RATE_LIMITED`',
+  'ca.revocationPollInterval': 'with `store.type: redis` (CA state shared by the replicas): how often each replica checks the shared revocation list for changes, the safety net under pub/sub (which applies a revocation at once); read at start',
   'admin.allowedHosts': 'host names the admin API answers in `Host` besides localhost, IP literals and `admin.host`; any other `Host` → 403 (DNS-rebinding guard). State-changing requests with a foreign `Origin`, `Sec-Fetch-Site: cross-site`/`same-site` or a simple-form POST content type are refused with 403 too',
   'admin.console': 'the live console at admin `GET /` (per-route rates, pools and target health, identities, certificates, reloads)',
   'admin.console.sampleInterval': 'how often the console records per-route request, 5xx and 429 counts and target health; a sparkline point is one interval. Read at each sample, so a reload applies it',

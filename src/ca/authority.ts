@@ -4,10 +4,12 @@
  *
  *   root.crt root.key intermediate.crt intermediate.key provisioner.key   (keys 0600)
  *   ca.json (trust domain; written last, marks a complete CA)
- *   issued.json revoked.json tokens.json                                   (state, atomic writes)
+ *   issued.json revoked.json tokens.json      (state, atomic writes: the file CaStateStore, the default)
  *
- * State changes happen under the directory lock with a fresh read from disk, so the gateway, its
- * workers and `tollgate ca …` commands can share the directory.
+ * The state (used tokens, issued index, revocation list) lives behind a CaStateStore (state.ts): the
+ * files above, or Redis shared by replicas (redis-state.ts), as the caller chooses. Key and
+ * intermediate changes happen under the directory lock with a fresh read from disk, so the gateway,
+ * its workers and `tollgate ca …` commands can share the directory.
  */
 import { promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -15,7 +17,10 @@ import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/errors.js';
 import { isTrustDomain, parseWorkloadId } from '../identity/spiffe.js';
 import { parseCsr } from './requests.js';
-import { isEmptyDir, PRIVATE_MODE, PUBLIC_MODE, readJsonFile, withDirLock, writeFileAtomic, writeJsonFile } from './store.js';
+import { isEmptyDir, PRIVATE_MODE, PUBLIC_MODE, withDirLock, writeFileAtomic, writeJsonFile } from './store.js';
+import { FileCaState, initFileState, STATE_FILES } from './file-state.js';
+import { CaError } from './state.js';
+import type { CaStateStore, IssuedRecord, RevokedRecord, SpentToken } from './state.js';
 import { createToken, loadProvisioner, verifyToken } from './tokens.js';
 import type { IssuedToken, Provisioner, TokenClaims } from './tokens.js';
 import {
@@ -55,42 +60,11 @@ export const CA_FILES = Object.freeze({
   intermediateKey: 'intermediate.key',
   provisionerKey: 'provisioner.key',
   meta: 'ca.json',
-  issued: 'issued.json',
-  revoked: 'revoked.json',
-  tokens: 'tokens.json',
+  ...STATE_FILES,
 });
 
-/** Why a CA directory cannot be created or opened. */
-export type CaErrorCode = 'EXISTS' | 'NOT_FOUND' | 'MISMATCH' | 'INVALID';
-
-/** A CA failure with a message fit for an operator (the CLI prints it as is). */
-export class CaError extends Error {
-  readonly code: CaErrorCode;
-  constructor(code: CaErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CaError';
-    this.code = code;
-  }
-}
-
-/** One certificate in the issued index. Times are ISO 8601. */
-export interface IssuedRecord {
-  readonly serial: string;
-  readonly spiffeId: string;
-  readonly dns: readonly string[];
-  readonly ip: readonly string[];
-  readonly notBefore: string;
-  readonly notAfter: string;
-  /** sha256 of the DER, lowercase hex: how the CA API recognises a renewing client's certificate. */
-  readonly certHash: string;
-}
-
-/** One entry of the revocation list. */
-export interface RevokedRecord {
-  readonly serial: string;
-  readonly reason: string;
-  readonly revokedAt: string;
-}
+export { CaError } from './state.js';
+export type { CaErrorCode, CaStateStore, IssuedRecord, RevokedRecord } from './state.js';
 
 /** An issued-index entry with its revocation state, for `ca list`. */
 export interface ListedCertificate extends IssuedRecord {
@@ -105,6 +79,13 @@ export interface IssueRequest {
   readonly ttlMs: number;
   readonly publicKey?: x509.PublicKeyType;
   readonly csrPem?: string;
+  /** A bootstrap token to spend with the issue, atomically: TOKEN_REUSED (nothing issued) when it was spent. */
+  readonly token?: SpentToken;
+  /**
+   * The gateway's own certificate: when the state store can't be reached (CA_UNAVAILABLE), the
+   * certificate is still returned, unrecorded (`indexed: false`), so a replica starts during a Redis outage.
+   */
+  readonly indexOptional?: boolean;
 }
 
 /** A freshly signed leaf. */
@@ -118,6 +99,8 @@ export interface IssuedCertificate {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly certHash: string;
+  /** False when it could not be recorded in the issued index (only with `indexOptional`). */
+  readonly indexed: boolean;
 }
 
 /** Result of `revoke`. */
@@ -133,6 +116,8 @@ export interface Authority {
   readonly dir: string;
   readonly trustDomain: string;
   readonly rootPem: string;
+  /** Where the state lives: 'file' (this CA directory) or 'redis' (shared by replicas). */
+  readonly stateKind: CaStateStore['kind'];
   /** The current signing intermediate, PEM (changes when it is renewed). */
   readonly intermediatePem: string;
   readonly rootNotAfter: Date;
@@ -157,8 +142,13 @@ export interface Authority {
   verifyToken(token: string): Promise<TokenClaims>;
   /** Records a token id as used; throws GatewayError('TOKEN_REUSED') when it already was, in any process. */
   consumeToken(jti: string, expMs: number): Promise<void>;
-  /** Re-reads the revocation list, the issued index and the current intermediate from disk. */
+  /**
+   * Re-reads the revocation list (and the file index) and the current intermediate. A shared state
+   * that can't be reached keeps the list as last read (it is refreshed again when it answers).
+   */
   reloadState(): Promise<void>;
+  /** Closes the state store's connections. */
+  close(): Promise<void>;
 }
 
 interface Meta {
@@ -166,27 +156,13 @@ interface Meta {
   trustDomain: string;
   createdAt: string;
 }
-interface IssuedFile {
-  version: 1;
-  certificates: IssuedRecord[];
-}
-interface RevokedFile {
-  version: 1;
-  revoked: RevokedRecord[];
-}
-interface TokensFile {
-  version: 1;
-  used: { jti: string; exp: string }[];
-}
-
-const EMPTY_ISSUED: IssuedFile = { version: 1, certificates: [] };
-const EMPTY_REVOKED: RevokedFile = { version: 1, revoked: [] };
-const EMPTY_TOKENS: TokensFile = { version: 1, used: [] };
 
 /** Options of initAuthority. */
 export interface InitOptions {
   readonly trustDomain: string;
   readonly clock: Clock;
+  /** Where the state lives (default: the CA directory's files). */
+  readonly state?: CaStateStore;
 }
 
 /**
@@ -218,9 +194,7 @@ export async function initAuthority(dir: string, opts: InitOptions): Promise<Aut
     await writeFileAtomic(join(root, CA_FILES.intermediateKey), inter.keyPem, PRIVATE_MODE);
     await writeFileAtomic(join(root, CA_FILES.intermediateCert), inter.certPem, PUBLIC_MODE);
     await writeFileAtomic(join(root, CA_FILES.provisionerKey), await privateKeyToPem(provisioner.privateKey), PRIVATE_MODE);
-    await writeJsonFile(join(root, CA_FILES.issued), EMPTY_ISSUED);
-    await writeJsonFile(join(root, CA_FILES.revoked), EMPTY_REVOKED);
-    await writeJsonFile(join(root, CA_FILES.tokens), EMPTY_TOKENS);
+    await initFileState(root);
     const meta: Meta = { version: 1, trustDomain: opts.trustDomain, createdAt: new Date(now).toISOString() };
     await writeJsonFile(join(root, CA_FILES.meta), meta);
   });
@@ -251,6 +225,8 @@ export interface OpenOptions {
   /** When given, must equal the CA's trust domain (CaError 'MISMATCH'). */
   readonly trustDomain?: string;
   readonly clock: Clock;
+  /** Where the state lives (default: the CA directory's files). Opened here once the CA is. */
+  readonly state?: CaStateStore;
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -290,7 +266,9 @@ export async function openAuthority(dir: string, opts: OpenOptions): Promise<Aut
   } catch (err) {
     throw new CaError('INVALID', `The CA in ${dir} is damaged: ${(err as Error).message}.`, { cause: err });
   }
-  const ca = new FileAuthority(root, meta.trustDomain, opts.clock, rootPem, rootCert, provisioner);
+  const state = opts.state ?? new FileCaState(root);
+  await state.open();
+  const ca = new FileAuthority(root, meta.trustDomain, opts.clock, rootPem, rootCert, provisioner, state);
   await ca.reloadState();
   return ca;
 }
@@ -302,18 +280,21 @@ class FileAuthority implements Authority {
   readonly #clock: Clock;
   readonly #rootCert: x509.X509Certificate;
   readonly #provisioner: Provisioner;
+  readonly #state: CaStateStore;
   #intermediate!: { cert: x509.X509Certificate; pem: string; key: CryptoKey };
-  #revoked = new Set<string>();
-  #revocations: readonly RevokedRecord[] = [];
-  #byHash = new Map<string, IssuedRecord>();
 
-  constructor(dir: string, trustDomain: string, clock: Clock, rootPem: string, rootCert: x509.X509Certificate, provisioner: Provisioner) {
+  constructor(dir: string, trustDomain: string, clock: Clock, rootPem: string, rootCert: x509.X509Certificate, provisioner: Provisioner, state: CaStateStore) {
     this.dir = dir;
     this.trustDomain = trustDomain;
     this.#clock = clock;
     this.rootPem = rootPem;
     this.#rootCert = rootCert;
     this.#provisioner = provisioner;
+    this.#state = state;
+  }
+
+  get stateKind(): CaStateStore['kind'] {
+    return this.#state.kind;
   }
 
   get intermediatePem(): string {
@@ -383,6 +364,10 @@ class FileAuthority implements Authority {
       publicKey = csr.publicKeyDer;
     }
     if (publicKey === undefined) throw new CaError('INVALID', 'issue() needs a public key or a CSR.');
+    // A spent token is refused before anything is signed; the atomic check is at recording below.
+    if (req.token !== undefined && (await this.#state.tokenUsed(req.token.jti))) {
+      throw new GatewayError('TOKEN_REUSED', 'This token has already been used');
+    }
     await this.#ensureIntermediate(req.ttlMs);
     const now = this.#clock.now();
     const inter = this.#intermediate;
@@ -406,14 +391,13 @@ class FileAuthority implements Authority {
       notAfter: cert.notAfter.toISOString(),
       certHash: certificateHash(cert),
     };
-    await withDirLock(this.dir, async () => {
-      const file = await this.#readIssued();
-      // Expired records are pruned here: nothing renews, lists or revokes an expired certificate.
-      file.certificates = file.certificates.filter((c) => Date.parse(c.notAfter) > now);
-      file.certificates.push(record);
-      await writeJsonFile(join(this.dir, CA_FILES.issued), file);
-      this.#index(file.certificates);
-    });
+    let indexed = true;
+    try {
+      await this.#state.recordIssued(record, now, req.token);
+    } catch (err) {
+      if (!(req.indexOptional === true && req.token === undefined && err instanceof GatewayError && err.code === 'CA_UNAVAILABLE')) throw err;
+      indexed = false;
+    }
     const certPem = certificatePem(cert);
     return {
       certPem,
@@ -423,66 +407,43 @@ class FileAuthority implements Authority {
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
       certHash: record.certHash,
+      indexed,
     };
   }
 
   async revoke(serial: string, reason = 'unspecified'): Promise<RevokeResult> {
     const canonical = canonicalSerial(serial);
     if (canonical === undefined) throw new CaError('INVALID', `"${serial}" is not a serial number (expected hex digits, colons allowed).`);
-    return withDirLock(this.dir, async () => {
-      const issued = await this.#readIssued();
-      const known = issued.certificates.some((c) => c.serial === canonical);
-      const file = await readJsonFile<RevokedFile>(join(this.dir, CA_FILES.revoked), { ...EMPTY_REVOKED, revoked: [] });
-      const alreadyRevoked = file.revoked.some((r) => r.serial === canonical);
-      if (!alreadyRevoked) {
-        file.revoked.push({ serial: canonical, reason, revokedAt: new Date(this.#clock.now()).toISOString() });
-        await writeJsonFile(join(this.dir, CA_FILES.revoked), file);
-      }
-      this.#setRevocations(file.revoked);
-      return { serial: canonical, alreadyRevoked, known };
-    });
+    const [outcome] = await this.#state.revoke([{ serial: canonical, reason, revokedAt: new Date(this.#clock.now()).toISOString() }]);
+    return { serial: canonical, alreadyRevoked: outcome?.alreadyRevoked ?? false, known: outcome?.known ?? false };
   }
 
   async revokeIdentity(spiffeId: string, reason = 'unspecified'): Promise<RevokeResult[]> {
-    return withDirLock(this.dir, async () => {
-      const now = this.#clock.now();
-      const issued = await this.#readIssued();
-      const file = await readJsonFile<RevokedFile>(join(this.dir, CA_FILES.revoked), { ...EMPTY_REVOKED, revoked: [] });
-      const out: RevokeResult[] = [];
-      for (const c of issued.certificates) {
-        if (c.spiffeId !== spiffeId || Date.parse(c.notAfter) <= now) continue;
-        const alreadyRevoked = file.revoked.some((r) => r.serial === c.serial);
-        if (!alreadyRevoked) file.revoked.push({ serial: c.serial, reason, revokedAt: new Date(now).toISOString() });
-        out.push({ serial: c.serial, alreadyRevoked, known: true });
-      }
-      if (out.some((r) => !r.alreadyRevoked)) await writeJsonFile(join(this.dir, CA_FILES.revoked), file);
-      this.#setRevocations(file.revoked);
-      return out;
-    });
+    const now = this.#clock.now();
+    const revokedAt = new Date(now).toISOString();
+    const serials = (await this.#state.listIssued(now)).filter((c) => c.spiffeId === spiffeId && Date.parse(c.notAfter) > now).map((c) => c.serial);
+    if (serials.length === 0) return [];
+    const outcomes = await this.#state.revoke(serials.map((s) => ({ serial: s, reason, revokedAt })));
+    return serials.map((s, i) => ({ serial: s, alreadyRevoked: outcomes[i]?.alreadyRevoked ?? false, known: true }));
   }
 
   isRevoked(serialHex: string): boolean {
-    if (this.#revoked.size === 0) return false;
-    const canonical = canonicalSerial(serialHex);
-    return canonical !== undefined && this.#revoked.has(canonical);
+    return this.#state.isRevoked(serialHex);
   }
 
   revocations(): readonly RevokedRecord[] {
-    return this.#revocations;
+    return this.#state.revocations();
   }
 
   async list(): Promise<ListedCertificate[]> {
-    const issued = await this.#readIssued();
-    const revoked = await readJsonFile<RevokedFile>(join(this.dir, CA_FILES.revoked), EMPTY_REVOKED);
-    const set = new Set(revoked.revoked.map((r) => r.serial));
-    return issued.certificates.map((c) => ({ ...c, revoked: set.has(c.serial) }));
+    const issued = await this.#state.listIssued(this.#clock.now());
+    await this.#state.refresh();
+    const set = new Set(this.#state.revocations().map((r) => r.serial));
+    return issued.map((c) => ({ ...c, revoked: set.has(c.serial) }));
   }
 
-  async findIssuedByHash(certHash: string): Promise<IssuedRecord | undefined> {
-    const hit = this.#byHash.get(certHash);
-    if (hit !== undefined) return hit;
-    this.#index((await this.#readIssued()).certificates);
-    return this.#byHash.get(certHash);
+  findIssuedByHash(certHash: string): Promise<IssuedRecord | undefined> {
+    return this.#state.findIssuedByHash(certHash);
   }
 
   async createToken(spiffeId: string, ttlMs: number): Promise<IssuedToken> {
@@ -497,23 +458,17 @@ class FileAuthority implements Authority {
     return verifyToken(token, { provisioner: this.#provisioner, trustDomain: this.trustDomain, clock: this.#clock });
   }
 
-  async consumeToken(jti: string, expMs: number): Promise<void> {
-    await withDirLock(this.dir, async () => {
-      const path = join(this.dir, CA_FILES.tokens);
-      const file = await readJsonFile<TokensFile>(path, { ...EMPTY_TOKENS, used: [] });
-      if (file.used.some((u) => u.jti === jti)) throw new GatewayError('TOKEN_REUSED', 'This token has already been used');
-      // An expired token fails verification anyway, so its jti need not be kept (with slack for clock skew).
-      const keepAfter = this.#clock.now() - 5 * 60_000;
-      file.used = file.used.filter((u) => Date.parse(u.exp) > keepAfter);
-      file.used.push({ jti, exp: new Date(expMs).toISOString() });
-      await writeJsonFile(path, file);
-    });
+  consumeToken(jti: string, expMs: number): Promise<void> {
+    return this.#state.consumeToken({ jti, expMs }, this.#clock.now());
   }
 
   async reloadState(): Promise<void> {
-    const revoked = await readJsonFile<RevokedFile>(join(this.dir, CA_FILES.revoked), EMPTY_REVOKED);
-    this.#setRevocations(revoked.revoked);
-    this.#index((await this.#readIssued()).certificates);
+    try {
+      await this.#state.refresh();
+    } catch (err) {
+      // A shared state that is down keeps the revocation list as last read; its poll refreshes it later.
+      if (!(this.#state.kind !== 'file' && err instanceof GatewayError && err.code === 'CA_UNAVAILABLE')) throw err;
+    }
     try {
       await withDirLock(this.dir, () => this.loadIntermediate());
     } catch (err) {
@@ -524,21 +479,8 @@ class FileAuthority implements Authority {
     }
   }
 
-  async #readIssued(): Promise<IssuedFile> {
-    const file = await readJsonFile<IssuedFile>(join(this.dir, CA_FILES.issued), { ...EMPTY_ISSUED, certificates: [] });
-    if (!Array.isArray(file.certificates)) throw new CaError('INVALID', `${join(this.dir, CA_FILES.issued)} is damaged.`);
-    return file;
-  }
-
-  #index(records: readonly IssuedRecord[]): void {
-    const byHash = new Map<string, IssuedRecord>();
-    for (const r of records) byHash.set(r.certHash, r);
-    this.#byHash = byHash;
-  }
-
-  #setRevocations(records: readonly RevokedRecord[]): void {
-    this.#revocations = Object.freeze([...records]);
-    this.#revoked = new Set(records.map((r) => r.serial));
+  close(): Promise<void> {
+    return this.#state.close();
   }
 }
 
@@ -546,16 +488,16 @@ class FileAuthority implements Authority {
  * Opens the CA in `dir`, or creates it when the directory is empty or missing (the gateway's first run).
  * Safe when several processes race: the loser of the init opens what the winner made.
  */
-export async function ensureCaAuthority(dir: string, trustDomain: string, clock: Clock): Promise<Authority> {
+export async function ensureCaAuthority(dir: string, trustDomain: string, clock: Clock, state?: CaStateStore): Promise<Authority> {
   try {
-    return await openAuthority(dir, { trustDomain, clock });
+    return await openAuthority(dir, { trustDomain, clock, state });
   } catch (err) {
     if (!(err instanceof CaError) || err.code !== 'NOT_FOUND') throw err;
   }
   try {
-    return await initAuthority(dir, { trustDomain, clock });
+    return await initAuthority(dir, { trustDomain, clock, state });
   } catch (err) {
-    if (err instanceof CaError && err.code === 'EXISTS') return openAuthority(dir, { trustDomain, clock });
+    if (err instanceof CaError && err.code === 'EXISTS') return openAuthority(dir, { trustDomain, clock, state });
     throw err;
   }
 }

@@ -258,8 +258,8 @@ export function caApiPlugin(deps: CaApiDeps): FastifyPluginAsync<Record<never, n
       const extra = [...csr.dns.filter((d) => !grant.dns.has(d)), ...csr.ip.filter((i) => !grant.ip.has(i))];
       if (extra.length > 0) throw new GatewayError('FORBIDDEN', `The CSR asks for names the credentials do not cover: ${extra.join(', ')}`);
       const ttlMs = requestedTtl(ttl, deps);
-      if (grant.token) await deps.authority.consumeToken(grant.token.jti, grant.token.expMs);
-      const issued = await deps.authority.issue({ id: csr.spiffeId, dns: csr.dns, ip: csr.ip, ttlMs, publicKey: csr.publicKeyDer });
+      // A token is spent together with the record of the certificate it bought (atomically, in any replica).
+      const issued = await deps.authority.issue({ id: csr.spiffeId, dns: csr.dns, ip: csr.ip, ttlMs, publicKey: csr.publicKeyDer, token: grant.token });
       deps.onIssued?.();
       requestIdOf(req, reply);
       const res: SignResponse = {

@@ -145,6 +145,7 @@ export const RESTART_ONLY_KEYS: readonly string[] = [
   'ca.trustDomain',
   'ca.renewal.window',
   'ca.renewal.maxPerHour',
+  'ca.revocationPollInterval',
   'ca.api.enabled',
   'ca.api.pathPrefix',
 ];

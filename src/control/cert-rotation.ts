@@ -71,6 +71,8 @@ async function issueServing(deps: CertRotationDeps): Promise<ServingCredentials 
     ip,
     ttlMs: deps.ttlMs,
     publicKey: keys.publicKey,
+    // Served and renewed here, never through the CA API: a replica starting while Redis is down still serves.
+    indexOptional: true,
   });
   return { certPem: issued.certPem, chainPem: issued.chainPem, keyPem: await privateKeyToPem(keys.privateKey), notAfter: issued.notAfter, issuedAt };
 }

@@ -25,6 +25,7 @@ import { createCertRotation, type CertRotation } from './cert-rotation.js';
 import { watchCertFiles, type CertWatch } from './cert-watch.js';
 import { createAcmeManager, type AcmeManager } from './acme.js';
 import type { Scheduler } from '../core/scheduler.js';
+import { caStatePlan, createCaStateFor } from './ca-state.js';
 
 export interface CertificateSummary {
   readonly notAfter: string;
@@ -184,7 +185,13 @@ function rotationPlan(spec: GatewaySpec): string {
 /** Opens (or on first run creates) the CA and assembles the TLS material. */
 export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; logger: Logger; metrics: Metrics; acmeScheduler?: Scheduler }): Promise<TlsSource> {
   let current = spec;
-  const authority = await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, deps.clock);
+  // The CA state (tokens, index, revocations) in Redis with `store.type: redis`, else the CA directory's files.
+  const state = createCaStateFor(spec, deps);
+  const statePlan = caStatePlan(spec);
+  const authority = await ensureCaAuthority(spec.ca.dir, spec.ca.trustDomain, deps.clock, state).catch(async (err: unknown) => {
+    await state?.close();
+    throw err;
+  });
   const gatewayId = `spiffe://${authority.trustDomain}/tollgate`;
   let files = await readCreds(spec);
   let serving = await readServingCertificates(spec);
@@ -353,6 +360,9 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
           files = nextFiles;
           serving = nextServing;
           clientCAs = nextCAs;
+          if (caStatePlan(next) !== caStatePlan(current) && caStatePlan(next) !== statePlan) {
+            deps.logger.warn({ msg: 'store changed; the CA state stays where it was at start until the next start', caState: authority.stateKind });
+          }
           if (JSON.stringify(next.tls.acme) !== JSON.stringify(current.tls.acme)) {
             deps.logger.warn({ msg: 'tls.acme changed; the change takes effect at the next start' });
           }
@@ -393,6 +403,7 @@ export async function createTlsSource(spec: GatewaySpec, deps: { clock: Clock; l
       acme?.close();
       watch?.close();
       held.rotation?.close();
+      void authority.close();
     },
     reload: async (next) => {
       await (await source.prepare(next)).apply();

@@ -98,7 +98,7 @@ export const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
   UPSTREAM_UNAVAILABLE: 'Upstream unavailable',
   NO_HEALTHY_UPSTREAM: 'No healthy upstream',
   STORE_UNAVAILABLE: 'The shared store is unavailable',
-  CA_UNAVAILABLE: 'The certificate authority cannot record state right now; retry later',
+  CA_UNAVAILABLE: 'The certificate authority cannot record or check its state right now; retry shortly',
   UPSTREAM_TIMEOUT: 'Upstream timed out',
   URI_TOO_LONG: 'The request target is too long',
   OVERLOADED: 'The gateway is overloaded; retry shortly',

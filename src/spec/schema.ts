@@ -102,6 +102,8 @@ export const CaSpec = z.strictObject({
       maxPerHour: z.number().int().min(1).default(6),
     })
     .prefault({}),
+  /** With `store.type: redis` (CA state shared by replicas): how often each replica checks the revocation list's version, besides pub/sub. */
+  revocationPollInterval: positiveDuration.default('500ms'),
   api: z
     .strictObject({
       enabled: z.boolean().default(true),

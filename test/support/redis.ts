@@ -76,16 +76,24 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** Spawns `redis-server --port <free port> --save '' --appendonly no` and waits for PING. */
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
+/**
+ * Spawns `redis-server --port <free port> --save '' --appendonly no` and waits for PING. With
+ * `appendOnlyDir`, every write is appended and fsynced there (`--appendfsync always`), so a kill and
+ * restart keeps the data, as a production Redis holding the CA state must. `port` binds that port
+ * (a Redis appearing where a gateway already expects it).
+ */
+export async function startRedis(opts: { appendOnlyDir?: string; port?: number } = {}): Promise<TestRedis> {
+  const port = opts.port ?? (await freePort());
+  const persistence = opts.appendOnlyDir === undefined
+    ? ['--appendonly', 'no', '--dir', tmpdir()]
+    : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', opts.appendOnlyDir];
   let child: ChildProcess | undefined;
 
   const spawnOne = async (): Promise<void> => {
     let err = '';
     const c = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--daemonize', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no'],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     c.stderr?.on('data', (d: Buffer) => (err += d.toString()));

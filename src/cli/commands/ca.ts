@@ -8,6 +8,8 @@ import type { Authority } from '../../ca/authority.js';
 import { PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from '../../ca/store.js';
 import { canonicalSerial, generateKeyPair, privateKeyToPem } from '../../ca/x509.js';
 import { loadConfigFile } from '../../config/load.js';
+import { createCaStateFor } from '../../control/ca-state.js';
+import type { GatewaySpec } from '../../spec/schema.js';
 import { ConfigError, formatIssue } from '../../config/validate.js';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
@@ -41,11 +43,13 @@ Commands:
   list     list issued certificates
 
 Every command takes --dir DIR (default: ca.dir of --config when given, else ${DEFAULT_DIR})
-and --config PATH. Run 'tollgate ca <command> --help' for details.
+and --config PATH. With --config naming store.type: redis, the state (used tokens, issued index,
+revocation list) is the fleet's, in Redis. Run 'tollgate ca <command> --help' for details.
 `;
 
 const COMMON_HELP = `  --dir DIR        the CA directory (default: ca.dir of --config, else ${DEFAULT_DIR})
-  --config PATH    read ca.dir (and defaults) from this gateway config
+  --config PATH    read ca.dir (and defaults) from this gateway config; with store.type: redis
+                   the CA state is read and written in that Redis (shared by the replicas)
   -h, --help       show this help`;
 
 const HELPS: Record<string, string> = {
@@ -84,7 +88,8 @@ ${COMMON_HELP}
 
 Adds a serial (hex; upper case and colon-separated forms accepted) to the revocation list, or with
 --id every unexpired certificate of that identity in the issued index (renewed ones included). A
-running gateway rejects the certificates after a reload (SIGHUP) and closes connections using them.
+running gateway rejects the certificates after a reload (SIGHUP) and closes connections using them;
+with --config naming store.type: redis, every replica sharing that Redis does so within a second.
 
   --id SPIFFE-ID   revoke every unexpired certificate issued for this id
   --reason TEXT    why (recorded in the list and shown by GET /crl)
@@ -115,6 +120,9 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 /** Maps errors of the layers below onto the CLI's two kinds. */
 export function asCliError(err: unknown): unknown {
   if (err instanceof CaError) return new UserError(err.message);
+  if (err instanceof GatewayError && err.code === 'CA_UNAVAILABLE') {
+    return new UserError(`${err.message} (${err.cause instanceof Error ? err.cause.message : 'Redis unreachable'}).`);
+  }
   if (err instanceof GatewayError) return new UserError(err.message.endsWith('.') ? err.message : `${err.message}.`);
   if (err instanceof ConfigError) return new UserError(`the config is not valid: ${err.issues.map(formatIssue).join('; ')}`);
   return err;
@@ -124,6 +132,8 @@ interface CaSettings {
   dir: string;
   trustDomain?: string;
   workloadTtlMs?: number;
+  /** The config, when --config was given: it decides where the CA state lives. */
+  spec?: GatewaySpec;
 }
 
 async function settings(values: { dir?: string; config?: string }): Promise<CaSettings> {
@@ -133,6 +143,7 @@ async function settings(values: { dir?: string; config?: string }): Promise<CaSe
     dir: values.dir ?? cfg.spec.ca.dir,
     trustDomain: cfg.spec.ca.trustDomain,
     workloadTtlMs: durationMs(cfg.spec.ca.workloadTTL),
+    spec: cfg.spec,
   };
 }
 
@@ -153,8 +164,31 @@ function requireWorkloadId(text: string): string {
   return text;
 }
 
-async function open(s: CaSettings, ctx: CliContext): Promise<Authority> {
-  return openAuthority(s.dir, { clock: ctx.clock });
+/**
+ * Opens the CA, with its state where the config puts it (`shared: false`: the keys are all the command
+ * needs), runs `fn` and closes the state's connections.
+ */
+async function withCa<T>(s: CaSettings, ctx: CliContext, fn: (ca: Authority) => Promise<T>, opts: { shared?: boolean } = {}): Promise<T> {
+  const state = s.spec !== undefined && opts.shared !== false ? createCaStateFor(s.spec, { clock: ctx.clock }) : undefined;
+  let ca: Authority;
+  try {
+    ca = await openAuthority(s.dir, { clock: ctx.clock, state });
+  } catch (err) {
+    await state?.close();
+    throw err;
+  }
+  try {
+    return await fn(ca);
+  } finally {
+    await ca.close();
+  }
+}
+
+/** What the CLI says after a revocation: when running gateways apply it. */
+function appliedNote(ca: Authority): string {
+  return ca.stateKind === 'redis'
+    ? 'every gateway sharing this Redis refuses it within a second (no reload needed)\n'
+    : 'a running gateway applies it after a reload (SIGHUP or POST /reload)\n';
 }
 
 async function caInit(args: string[], ctx: CliContext): Promise<number> {
@@ -185,9 +219,8 @@ async function caIssue(args: string[], ctx: CliContext): Promise<number> {
   const out = requireOption('out', values.out);
   const s = await settings(values);
   const ttlMs = durationOption('ttl', values.ttl, s.workloadTtlMs ?? 24 * 3_600_000);
-  const ca = await open(s, ctx);
   const keys = await generateKeyPair();
-  const issued = await ca.issue({ id, dns: values.dns ?? [], ip: values.ip ?? [], ttlMs, publicKey: keys.publicKey });
+  const issued = await withCa(s, ctx, (ca) => ca.issue({ id, dns: values.dns ?? [], ip: values.ip ?? [], ttlMs, publicKey: keys.publicKey }));
   const keyPath = resolve(`${out}.key`);
   await mkdir(dirname(keyPath), { recursive: true });
   await writeFileAtomic(keyPath, await privateKeyToPem(keys.privateKey), PRIVATE_MODE);
@@ -202,8 +235,8 @@ async function caToken(args: string[], ctx: CliContext): Promise<number> {
   if (values.help) return help(ctx, 'token');
   const id = requireWorkloadId(requireOption('id', values.id));
   const ttlMs = durationOption('ttl', values.ttl, 5 * 60_000);
-  const ca = await open(await settings(values), ctx);
-  const { token } = await ca.createToken(id, ttlMs);
+  // Making a token reads the provisioner key only: it works while the shared state is down.
+  const { token } = await withCa(await settings(values), ctx, (ca) => ca.createToken(id, ttlMs), { shared: false });
   ctx.stdout.write(`${token}\n`);
   return 0;
 }
@@ -214,33 +247,34 @@ async function caRevoke(args: string[], ctx: CliContext): Promise<number> {
   if (values.id !== undefined) {
     if (positionals.length !== 0) throw new UsageError('ca revoke takes a SERIAL or --id, not both');
     if (parseWorkloadId(values.id) === undefined) throw new UsageError(`"${values.id}" is not a workload SPIFFE id`);
-    const ca = await open(await settings(values), ctx);
-    const results = await ca.revokeIdentity(values.id, values.reason ?? 'unspecified');
+    const id = values.id;
+    const { results, note } = await withCa(await settings(values), ctx, async (ca) => ({
+      results: await ca.revokeIdentity(id, values.reason ?? 'unspecified'),
+      note: appliedNote(ca),
+    }));
     for (const r of results) ctx.stdout.write(r.alreadyRevoked ? `${r.serial} was already revoked\n` : `revoked ${r.serial}\n`);
-    if (results.length === 0) ctx.stderr.write(`note: no unexpired certificate of ${values.id} in the issued index\n`);
-    else ctx.stderr.write('a running gateway applies it after a reload (SIGHUP or POST /reload)\n');
+    if (results.length === 0) ctx.stderr.write(`note: no unexpired certificate of ${id} in the issued index\n`);
+    else ctx.stderr.write(note);
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'ca revoke needs a SERIAL' : 'ca revoke takes exactly one SERIAL');
   const serial = positionals[0] as string;
   if (canonicalSerial(serial) === undefined) throw new UsageError(`"${serial}" is not a serial number (hex digits, colons allowed)`);
-  const ca = await open(await settings(values), ctx);
-  const res = await ca.revoke(serial, values.reason ?? 'unspecified');
+  const { res, note } = await withCa(await settings(values), ctx, async (ca) => ({ res: await ca.revoke(serial, values.reason ?? 'unspecified'), note: appliedNote(ca) }));
   if (res.alreadyRevoked) {
     ctx.stdout.write(`${res.serial} was already revoked\n`);
     return 0;
   }
   ctx.stdout.write(`revoked ${res.serial}\n`);
   if (!res.known) ctx.stderr.write(`note: ${res.serial} is not in this CA's issued index; it is on the revocation list anyway\n`);
-  ctx.stderr.write('a running gateway applies it after a reload (SIGHUP or POST /reload)\n');
+  ctx.stderr.write(note);
   return 0;
 }
 
 async function caList(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parse(args, {});
   if (values.help) return help(ctx, 'list');
-  const ca = await open(await settings(values), ctx);
-  const rows = (await ca.list()).map((c) => [c.serial, c.spiffeId, c.notAfter, c.revoked ? 'yes' : 'no']);
+  const rows = (await withCa(await settings(values), ctx, (ca) => ca.list())).map((c) => [c.serial, c.spiffeId, c.notAfter, c.revoked ? 'yes' : 'no']);
   const table = [['SERIAL', 'IDENTITY', 'NOT AFTER', 'REVOKED'], ...rows];
   const widths = [0, 1, 2].map((i) => Math.max(...table.map((r) => (r[i] as string).length)));
   for (const r of table) {
