@@ -5,6 +5,7 @@ import { activeOf, pendingOf } from '../upstream/circuit-breaker.js';
 import { isAvailable, type TargetState } from '../upstream/target-state.js';
 import type { Clock } from '../core/clock.js';
 import { routeUpstreams } from '../spec/route-upstreams.js';
+import type { OverrideRecord } from '../runtime/overrides.js';
 
 /** The version /status reports. */
 export const VERSION = '0.1.0';
@@ -20,7 +21,16 @@ function targetView(t: TargetState, nowMs: number, wallNowMs: number): Record<st
     ejectedUntil: t.ejectedUntil > nowMs ? new Date(wallNowMs + (t.ejectedUntil - nowMs)).toISOString() : null,
     inFlight: t.inFlight,
     ewmaMs: Math.round(t.ewmaMs * 10) / 10,
+    // An operator override (admin POST /overrides/targets): drain | healthy | unhealthy, else null.
+    override: t.adminState ?? null,
   };
+}
+
+function isApplied(pools: ReadonlyMap<string, { readonly pool: { readonly primaries: readonly TargetState[]; readonly backups: readonly TargetState[] } }>, o: OverrideRecord): boolean {
+  const pr = pools.get(o.upstream);
+  if (pr === undefined) return false;
+  if (o.kind === 'tier') return true;
+  return [...pr.pool.primaries, ...pr.pool.backups].some((t) => t.url === o.target);
 }
 
 /** Builds the status JSON from the current snapshot and live target state. */
@@ -34,6 +44,7 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
     upstreams[name] = {
       balance: pr.pool.balance,
       activeTier: activeTier(pr.pool, now),
+      forcedTier: pr.pool.control.forcedTier ?? null,
       targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => targetView(t, now, wallNow)),
       circuitBreaker: {
         maxConnections: breaker.maxConnections,
@@ -57,6 +68,9 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
     pendingRestart: gw.pendingRestart ?? [],
     routes,
     upstreams,
+    // Runtime overrides in force, with who set them and when; `applied` is false for one naming a
+    // target or upstream the config in force no longer has (it applies again if a reload brings it back).
+    overrides: (gw.overrides?.list() ?? []).map((o) => ({ ...o, applied: isApplied(snap.pools, o) })),
     certificates: gw.tls.certificates(),
   };
 }

@@ -19,13 +19,14 @@ import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { createAccessLog } from '../telemetry/access-log.js';
 import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
-import type { RuntimeSnapshot } from '../runtime/snapshot.js';
+import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
 import { applyListenerTls, limitHandshakes, listen, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import { prepareReload, tlsChanged, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
 import type { Scheduler } from '../core/scheduler.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
+import { OverrideRegistry } from './overrides.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
@@ -87,6 +88,8 @@ export interface Gateway {
   readonly spec: GatewaySpec;
   /** Restart-only keys (YAML paths) the config in force changed since start (config/diff.ts). */
   readonly pendingRestart: readonly string[];
+  /** Operator overrides set on the admin API (drain, forced health, forced tier); survive reloads. */
+  readonly overrides: OverrideRegistry;
   reload(): Promise<ReloadResult>;
   /** Drains (up to shutdown.drainTimeout) and closes everything. */
   shutdown(): Promise<void>;
@@ -117,7 +120,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const random = opts.random ?? systemRandom;
   const logger = opts.logger ?? createLogger();
   const ownProcess = opts.logger === undefined || opts.cluster !== undefined;
-  const metrics = createMetrics({ defaults: ownProcess });
+  const metrics = createMetrics({ defaults: ownProcess, now: () => clock.now() });
   // A gateway that owns its process logs to stdout: access lines go out batched on that fd
   // (telemetry/line-writer.ts); in-process gateways (tests) log through their logger's destination.
   const accessOut = ownProcess ? createLineWriter(1) : undefined;
@@ -140,13 +143,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     recordCaFailure: (ip) => guard.recordCaFailure(ip),
     caBlocked: (ip) => guard.caBlocked(ip),
   };
-  const registry = new PoolRegistry({
+  // Overrides are checked against the config in force and put on every pool held (`registry` and `live`
+  // are assigned below, before any override can be set: the admin API starts last).
+  const overrides: OverrideRegistry = new OverrideRegistry({ clock, logger, spec: () => live.loaded.spec, pools: (): Iterable<PoolRuntime> => registry.runtimes() });
+  const registry: PoolRegistry = new PoolRegistry({
     clock,
     random,
     logger,
     metrics,
     idleTimeoutMs: ms(spec.limits.idleTimeout),
     upstreamTls: { current: () => tls.workloadCredentials() },
+    overrides,
   });
 
   const build = (cfg: LoadedConfig, st: ManagedStore, generation: number): RuntimeSnapshot =>
@@ -378,6 +385,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     get pendingRestart() {
       return pendingRestart;
     },
+    overrides,
     reload: () => {
       // Reloads are serialised; a reload asked for during one runs after it.
       const run = (reloading ?? Promise.resolve()).then(doReload, doReload);
@@ -404,7 +412,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() } }) as Gateway);
     const serveAdmin = opts.admin;
-    adminRef.serve = (a) => serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts });
+    adminRef.serve = (a) =>
+      serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts, token: a.token, tokenFile: a.tokenFile });
     adminRef.app = await adminRef.serve(spec.admin);
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;

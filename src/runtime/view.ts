@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { SnapshotHolder } from './holder.js';
+import type { AdminOverrides } from './overrides.js';
 
 export interface ReloadResult {
   readonly result: 'success' | 'failure';
@@ -29,6 +30,8 @@ export interface GatewayView {
   readonly spec: GatewaySpec;
   /** Restart-only keys (YAML paths) the config in force changed since start: applied at the next restart. */
   readonly pendingRestart?: readonly string[];
+  /** Operator overrides (drain, forced health, forced tier); undefined where the gateway has none to offer. */
+  readonly overrides?: AdminOverrides;
   reload(): Promise<ReloadResult>;
 }
 
@@ -39,4 +42,7 @@ export interface AdminServer {
 }
 
 /** Starts an admin API for `view` on host:port (0 = ephemeral). */
-export type ServeAdmin = (view: GatewayView, opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[] }) => Promise<AdminServer>;
+export type ServeAdmin = (
+  view: GatewayView,
+  opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[]; token?: string; tokenFile?: string },
+) => Promise<AdminServer>;
