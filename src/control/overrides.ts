@@ -50,7 +50,7 @@ function hostPort(url: string): string | undefined {
 function cleanReason(reason: string | undefined): string | null {
   if (reason === undefined) return null;
   // Control characters would forge log lines or break the console: replaced.
-  const text = reason.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  const text = reason.replace(/\p{Cc}/gu, ' ').trim();
   return text === '' ? null : text.slice(0, MAX_REASON);
 }
 

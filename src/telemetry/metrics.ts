@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { FastCounter, FastHistogram } from './fast-metrics.js';
 import { IdentityTally } from './identity-tally.js';
 import { QuotaWatch } from './quota-watch.js';
+import { systemClock } from '../core/clock.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -54,7 +55,7 @@ export interface Metrics {
 /** Creates the registry and every metric; `defaults` adds process metrics (off in tests). */
 export function createMetrics(opts: { defaults?: boolean; now?: () => number } = {}): Metrics {
   const registry = new Registry();
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? ((): number => systemClock.now());
   const quotaWatch = new QuotaWatch();
   if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
   const requests = new FastCounter('tollgate_requests_total', 'Requests answered, by route and status code.', ['route', 'code'], registry);
