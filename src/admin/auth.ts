@@ -25,6 +25,15 @@ export interface AdminToken {
   readonly source: 'admin.token' | 'admin.tokenFile' | typeof ADMIN_TOKEN_ENV;
 }
 
+/** The admin's token set-up cannot be used (start refuses it; `code` lets the CLI print one sentence). */
+export class AdminAuthConfigError extends Error {
+  readonly code = 'TOLLGATE_ADMIN_AUTH';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AdminAuthConfigError';
+  }
+}
+
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
@@ -44,7 +53,7 @@ export function resolveAdminToken(adminHost: string, src: AdminTokenSource): Adm
     try {
       text = readFileSync(src.tokenFile, 'utf8');
     } catch (err) {
-      throw new Error(`admin.tokenFile ${src.tokenFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new AdminAuthConfigError(`admin.tokenFile ${src.tokenFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
     value = (text.split(/\r?\n/)[0] ?? '').trim();
     source = 'admin.tokenFile';
@@ -56,11 +65,11 @@ export function resolveAdminToken(adminHost: string, src: AdminTokenSource): Adm
     }
   }
   if (value !== undefined && source !== undefined) {
-    if (value.length < MIN_TOKEN_LENGTH) throw new Error(`the admin token from ${source} is shorter than ${MIN_TOKEN_LENGTH} characters`);
+    if (value.length < MIN_TOKEN_LENGTH) throw new AdminAuthConfigError(`the admin token from ${source} is shorter than ${MIN_TOKEN_LENGTH} characters`);
     return { digest: digest(value), source };
   }
   if (adminTokenRequired(adminHost)) {
-    throw new Error(
+    throw new AdminAuthConfigError(
       `admin.host ${adminHost} is not loopback: set admin.token, admin.tokenFile or ${ADMIN_TOKEN_ENV} so state-changing admin requests need a bearer token`,
     );
   }

@@ -414,7 +414,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const serveAdmin = opts.admin;
     adminRef.serve = (a) =>
       serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts, token: a.token, tokenFile: a.tokenFile });
-    adminRef.app = await adminRef.serve(spec.admin);
+    try {
+      adminRef.app = await adminRef.serve(spec.admin);
+    } catch (err) {
+      // No admin API (port taken, a non-loopback admin without a token): nothing of this gateway stays up.
+      await gateway.shutdown();
+      throw err;
+    }
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });
