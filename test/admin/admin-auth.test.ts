@@ -42,7 +42,7 @@ describe('admin bearer token over the real admin listener', () => {
 
   it('error/state-changing requests without the token, or with a wrong one, are 401 UNAUTHENTICATED', async () => {
     const body = { upstream: 'up', target: up.url, state: 'drain' };
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }] as Record<string, string>[]) {
       const r = await call(`${t.adminUrl}/overrides/targets`, 'POST', headers, body);
       expect(r.status).toBe(401);
       expect(r.json).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String) } });

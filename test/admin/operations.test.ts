@@ -116,6 +116,12 @@ describe('admin overrides over the real admin listener', () => {
     const drained = st.targets.find((x) => x.url === holder.url) as unknown as Record<string, unknown>;
     expect(drained).toMatchObject({ override: 'drain', healthy: true, available: false, inFlight: 1 });
 
+    // The console shows it: the target's badge and the overrides table, with who and why.
+    const page = await (await fetch(`${t.adminUrl}/`)).text();
+    expect(page).toContain(`data-target="${holder.url}" data-state="up" data-override="drain"`);
+    expect(page).toContain('draining (override)');
+    expect(page).toMatch(/<div id="overrides"><table>.*data-override-kind="target" data-upstream="pool".*127\.0\.0\.1.*deploy/);
+
     holder.release();
     const r = await inFlight;
     expect([r.status, r.body]).toEqual([200, holder.name]);
@@ -167,6 +173,7 @@ describe('admin overrides over the real admin listener', () => {
     expect(await spread()).toEqual({ c: 20 });
     let st = (await upstreamStatus(t, 'pool')) as unknown as Record<string, unknown>;
     expect(st).toMatchObject({ activeTier: 'backup', forcedTier: 'backup' });
+    expect(await (await fetch(`${t.adminUrl}/console.fragment`)).text()).toContain('<span class="badge warn" data-k="forced-tier">tier forced: backup</span>');
 
     expect((await admin(t, 'POST', '/overrides/tiers', { upstream: 'pool', tier: 'primary' })).status).toBe(200);
     for (const u of [a, b]) expect((await admin(t, 'POST', '/overrides/targets', { upstream: 'pool', target: u.url, state: 'unhealthy' })).status).toBe(200);
