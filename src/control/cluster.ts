@@ -9,7 +9,9 @@
  *   port and hands new connections to the workers in turn (round-robin).
  * - admin: exactly one process can own `admin.port`, and it has to be a worker (the admin API
  *   reports a gateway). Worker 0 binds it; its `POST /reload` asks the primary to reload every
- *   worker. Its /metrics and /status describe worker 0 only (see docs/rate-limits.md).
+ *   worker. Its /metrics and /status describe worker 0 only (see docs/rate-limits.md). Runtime
+ *   overrides set on it (drain, forced health or tier) go to the primary, which passes them to every
+ *   other worker and to any worker that (re)starts.
  * - SIGHUP to the primary: every worker reloads (IPC message, each runs `gw.reload()`); the
  *   results are logged together. Workers ignore SIGHUP themselves (a terminal hang-up reaches the
  *   whole process group, and the primary already forwards it).
@@ -31,6 +33,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startGateway, type Gateway, type ReloadResult } from './lifecycle.js';
 import type { ServeAdmin } from '../runtime/view.js';
+import type { OverrideRecord } from '../runtime/overrides.js';
 
 const INDEX_ENV = 'TOLLGATE_WORKER_INDEX';
 const COUNT_ENV = 'TOLLGATE_WORKERS';
@@ -43,11 +46,13 @@ const RELOAD_TIMEOUT_MS = 60_000;
 type ToPrimary =
   | { t: 'tollgate:ready'; index: number; publicPort: number; adminPort: number }
   | { t: 'tollgate:reload-all'; id: number }
-  | { t: 'tollgate:reloaded'; id: number; result: ReloadResult };
+  | { t: 'tollgate:reloaded'; id: number; result: ReloadResult }
+  | { t: 'tollgate:overrides'; records: readonly OverrideRecord[] };
 type ToWorker =
   | { t: 'tollgate:reload'; id: number }
   | { t: 'tollgate:reload-all:done'; id: number; result: ReloadResult }
-  | { t: 'tollgate:shutdown' };
+  | { t: 'tollgate:shutdown' }
+  | { t: 'tollgate:overrides:apply'; records: readonly OverrideRecord[] };
 
 function isMessage<T extends { t: string }>(msg: unknown): msg is T {
   return typeof msg === 'object' && msg !== null && typeof (msg as { t?: unknown }).t === 'string' && (msg as { t: string }).t.startsWith('tollgate:');
@@ -98,6 +103,8 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   const finished = new Promise<number>((resolve) => (settle = resolve));
   let failed = false;
   let readyAnnounced = false;
+  // The admin worker's runtime overrides: every worker applies them, one that (re)starts gets them at ready.
+  let overrides: readonly OverrideRecord[] = [];
 
   const send = (w: Worker, msg: ToWorker): void => {
     if (w.isConnected()) w.send(msg, undefined, () => undefined);
@@ -117,6 +124,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
       slot.ready = true;
       // Asked to stop while this worker was starting: it could not hear the first request.
       if (stopping) send(slot.worker, { t: 'tollgate:shutdown' });
+      else if (overrides.length > 0) send(slot.worker, { t: 'tollgate:overrides:apply', records: overrides });
       if (!readyAnnounced && [...slots.values()].every((s) => s.ready)) {
         readyAnnounced = true;
         const admin = slots.get(0);
@@ -124,6 +132,9 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
       }
     } else if (msg.t === 'tollgate:reload-all') {
       void reloadAll().then((result) => send(slot.worker, { t: 'tollgate:reload-all:done', id: msg.id, result }));
+    } else if (msg.t === 'tollgate:overrides') {
+      overrides = msg.records;
+      for (const s of slots.values()) if (s !== slot && s.ready) send(s.worker, { t: 'tollgate:overrides:apply', records: overrides });
     } else if (msg.t === 'tollgate:reloaded') {
       const p = pendingReloads.get(msg.id);
       if (p === undefined) return;
@@ -256,6 +267,7 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
             asks.set(id, resolve);
             toPrimary({ t: 'tollgate:reload-all', id });
           }),
+        shareOverrides: (records) => toPrimary({ t: 'tollgate:overrides', records }),
       },
     });
   } catch (err) {
@@ -292,6 +304,8 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
         asks.delete(msg.id);
       } else if (msg.t === 'tollgate:shutdown') {
         stop();
+      } else if (msg.t === 'tollgate:overrides:apply') {
+        gw.overrides.replaceAll(msg.records);
       }
     };
     process.on('message', onMessage);

@@ -28,6 +28,7 @@ import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
 import { OverrideRegistry } from './overrides.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
+import type { OverrideRecord } from '../runtime/overrides.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
@@ -70,6 +71,8 @@ export interface ClusterWorkerRole {
   readonly admin: boolean;
   /** What the admin's POST /reload runs: a reload of every worker, through the primary. */
   reloadAll(): Promise<ReloadResult>;
+  /** Hands the admin worker's runtime overrides to the primary, for every other worker. */
+  shareOverrides?(records: readonly OverrideRecord[]): void;
 }
 
 export interface Gateway {
@@ -145,7 +148,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   // Overrides are checked against the config in force and put on every pool held (`registry` and `live`
   // are assigned below, before any override can be set: the admin API starts last).
-  const overrides: OverrideRegistry = new OverrideRegistry({ clock, logger, spec: () => live.loaded.spec, pools: (): Iterable<PoolRuntime> => registry.runtimes() });
+  const overrides: OverrideRegistry = new OverrideRegistry({
+    clock,
+    logger,
+    spec: () => live.loaded.spec,
+    pools: (): Iterable<PoolRuntime> => registry.runtimes(),
+    share: opts.cluster?.shareOverrides,
+  });
   const registry: PoolRegistry = new PoolRegistry({
     clock,
     random,

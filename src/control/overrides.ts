@@ -27,6 +27,8 @@ export interface OverrideRegistryDeps {
   readonly spec: () => GatewaySpec;
   /** Every pool held now (the running snapshot's and any built for a reload). */
   readonly pools: () => Iterable<PoolRuntime>;
+  /** With `workers > 1`: hands every change to the primary, which passes it to the other workers (replaceAll). */
+  readonly share?: (records: readonly OverrideRecord[]) => void;
 }
 
 type TargetRecord = Extract<OverrideRecord, { kind: 'target' }>;
@@ -85,7 +87,7 @@ export class OverrideRegistry implements AdminOverrides {
     // Re-inserted so list() keeps the order of the last change.
     this.#targets.delete(key);
     this.#targets.set(key, record);
-    this.#apply();
+    this.#changed();
     this.#audit('admin override set', record);
     return record;
   }
@@ -96,7 +98,7 @@ export class OverrideRegistry implements AdminOverrides {
     const record = this.#targets.get(key);
     if (record === undefined) return undefined;
     this.#targets.delete(key);
-    this.#apply();
+    this.#changed();
     this.#audit('admin override cleared', record, by);
     return record;
   }
@@ -109,7 +111,7 @@ export class OverrideRegistry implements AdminOverrides {
     const record: TierRecord = { kind: 'tier', upstream, tier, reason: cleanReason(reason), by, at: this.#now() };
     this.#tiers.delete(upstream);
     this.#tiers.set(upstream, record);
-    this.#apply();
+    this.#changed();
     this.#audit('admin override set', record);
     return record;
   }
@@ -118,7 +120,7 @@ export class OverrideRegistry implements AdminOverrides {
     const record = this.#tiers.get(upstream);
     if (record === undefined) return undefined;
     this.#tiers.delete(upstream);
-    this.#apply();
+    this.#changed();
     this.#audit('admin override cleared', record, by);
     return record;
   }
@@ -129,6 +131,25 @@ export class OverrideRegistry implements AdminOverrides {
     pool.control.forcedTier = this.#tiers.get(runtime.name)?.tier;
     for (const t of pool.primaries) t.adminState = this.#targets.get(targetKey(runtime.name, t.url))?.state;
     for (const t of pool.backups) t.adminState = this.#targets.get(targetKey(runtime.name, t.url))?.state;
+  }
+
+  /**
+   * Takes the overrides another worker set (`workers > 1`: the primary passes on the admin worker's
+   * changes, and the whole set to a worker that starts). Not audit-logged again: the admin worker did.
+   */
+  replaceAll(records: readonly OverrideRecord[]): void {
+    this.#targets.clear();
+    this.#tiers.clear();
+    for (const r of records) {
+      if (r.kind === 'target') this.#targets.set(targetKey(r.upstream, r.target), r);
+      else this.#tiers.set(r.upstream, r);
+    }
+    this.#apply();
+  }
+
+  #changed(): void {
+    this.#apply();
+    this.#deps.share?.(this.list());
   }
 
   #apply(): void {
