@@ -1,6 +1,7 @@
 /** The admin listener (loopback by default): health, readiness, metrics, status, reload, dashboard. */
 import Fastify from 'fastify';
 import type { Clock } from '../core/clock.js';
+import { codeForClientStatus } from '../core/errors.js';
 import type { AdminServer, GatewayView } from '../runtime/view.js';
 import { buildStatus } from './status.js';
 import { createConsoleSampler } from './console-sampler.js';
@@ -44,6 +45,12 @@ export async function createAdminApp(
   // Admin bodies are small JSON documents.
   const app = Fastify({ logger: false, return503OnClosing: false, bodyLimit: 64 * 1024 });
   const hosts = compileAdminHostPolicy(opts.host, opts.allowedHosts);
+  // Fastify's own refusals (bad JSON, unsupported media type, body too large) in the admin's JSON shape.
+  app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const code = status === 500 ? 'INTERNAL' : codeForClientStatus(status);
+    return reply.code(status).header('content-type', 'application/json').send(JSON.stringify({ error: { code, message: status === 500 ? 'Internal error' : err.message } }));
+  });
   app.addHook('onRequest', async (req, reply) => {
     const h = req.headers;
     if (!isAdminHostAllowed(hosts, h.host)) {

@@ -233,6 +233,10 @@ describe('admin overrides over the real admin listener', () => {
     expect([badState.status, (badState.json.error as { code: string }).code]).toEqual([400, 'BAD_REQUEST']);
     expect((await admin(t, 'POST', '/overrides/targets', { upstream: 'pool' })).status).toBe(400);
     expect((await admin(t, 'POST', '/overrides/tiers', { upstream: 'pool', tier: 'middle' })).status).toBe(400);
+    // Fastify's own refusals come in the same JSON shape.
+    const badJson = await request(`${t.adminUrl}/overrides/targets`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"upstream":' });
+    expect(badJson.statusCode).toBe(400);
+    expect(JSON.parse(await badJson.body.text())).toEqual({ error: { code: 'BAD_REQUEST', message: expect.any(String) } });
     expect((await admin(t, 'GET', '/overrides')).json).toEqual({ overrides: [] });
   });
 
