@@ -45,6 +45,9 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'ca.renewal.maxPerHour': 'renewals per identity per hour (in memory, per gateway process); more → 429 `RATE_LIMITED`',
   'ca.revocationPollInterval': 'with `store.type: redis` (CA state shared by the replicas): how often each replica checks the shared revocation list for changes, the safety net under pub/sub (which applies a revocation at once); read at start',
   'admin.allowedHosts': 'host names the admin API answers in `Host` besides localhost, IP literals and `admin.host`; any other `Host` → 403 (DNS-rebinding guard). State-changing requests with a foreign `Origin`, `Sec-Fetch-Site: cross-site`/`same-site` or a simple-form POST content type are refused with 403 too',
+  'admin.token':
+    'bearer token that every state-changing admin request (`POST /reload`, overrides) must carry as `Authorization: Bearer …`; at least 16 characters. Prefer `tokenFile` or env `TOLLGATE_ADMIN_TOKEN` (used when neither key is set). Required when `admin.host` is not loopback: start refuses such an admin without one. Never logged; redacted in `GET /config`',
+  'admin.tokenFile': 'file holding the admin bearer token (its first line; relative to the config file); read at start and when a reload changes `admin`',
   'admin.console': 'the live console at admin `GET /` (per-route rates, pools and target health, identities, certificates, reloads)',
   'admin.console.sampleInterval': 'how often the console records per-route request, 5xx and 429 counts and target health; a sparkline point is one interval. Read at each sample, so a reload applies it',
   'admin.console.samples': 'samples kept per route (the sparkline spans `samples × sampleInterval`; 2–1000)',

@@ -1,6 +1,7 @@
 /** The admin listener (loopback by default): health, readiness, metrics, status, reload, dashboard. */
 import Fastify from 'fastify';
 import type { Clock } from '../core/clock.js';
+import { codeForClientStatus } from '../core/errors.js';
 import type { AdminServer, GatewayView } from '../runtime/view.js';
 import { buildStatus } from './status.js';
 import { clusterMetrics, clusterStatus, refreshScrapeGauges } from './cluster-report.js';
@@ -9,6 +10,8 @@ import { buildConsoleModel } from './console-model.js';
 import { CONSOLE_CSP, renderConsoleBody, renderConsolePage } from './console-page.js';
 import { registerConfigView } from './config-view.js';
 import { compileAdminHostPolicy, crossOriginRefusal, isAdminHostAllowed } from './guard.js';
+import { bearerMatches, resolveAdminToken } from './auth.js';
+import { registerOperations } from './operations.js';
 
 export type AdminApp = AdminServer;
 
@@ -16,17 +19,39 @@ function forbidden(message: string): string {
   return JSON.stringify({ error: { code: 'FORBIDDEN', message } });
 }
 
+function isStateChanging(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+}
+
 /**
  * Starts the admin API for `gw` on host:port (0 = ephemeral). Every request must name a loopback
  * host, `host` or one of `allowedHosts` (else 403 FORBIDDEN: DNS rebinding), and a state-changing one
- * must not come from another origin (else 403 FORBIDDEN: CSRF). See admin/guard.ts.
+ * must not come from another origin (else 403 FORBIDDEN: CSRF; see admin/guard.ts) and, when a token is
+ * configured, must carry it (else 401 UNAUTHENTICATED; see admin/auth.ts). Rejects, without listening,
+ * when `host` is not loopback and no token is configured, or the token file cannot be read.
  */
 export async function createAdminApp(
   gw: GatewayView,
-  opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[] },
+  opts: {
+    host: string;
+    port: number;
+    clock: Clock;
+    allowedHosts?: readonly string[];
+    token?: string;
+    tokenFile?: string;
+    env?: Readonly<Record<string, string | undefined>>;
+  },
 ): Promise<AdminApp> {
-  const app = Fastify({ logger: false, return503OnClosing: false });
+  const token = resolveAdminToken(opts.host, { token: opts.token, tokenFile: opts.tokenFile, env: opts.env });
+  // Admin bodies are small JSON documents.
+  const app = Fastify({ logger: false, return503OnClosing: false, bodyLimit: 64 * 1024 });
   const hosts = compileAdminHostPolicy(opts.host, opts.allowedHosts);
+  // Fastify's own refusals (bad JSON, unsupported media type, body too large) in the admin's JSON shape.
+  app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const code = status === 500 ? 'INTERNAL' : codeForClientStatus(status);
+    return reply.code(status).header('content-type', 'application/json').send(JSON.stringify({ error: { code, message: status === 500 ? 'Internal error' : err.message } }));
+  });
   app.addHook('onRequest', async (req, reply) => {
     const h = req.headers;
     if (!isAdminHostAllowed(hosts, h.host)) {
@@ -40,6 +65,13 @@ export async function createAdminApp(
     });
     if (why !== undefined) {
       return reply.code(403).header('content-type', 'application/json').send(forbidden(`Cross-origin request refused (${why})`));
+    }
+    if (token !== undefined && isStateChanging(req.method) && !bearerMatches(token, h.authorization)) {
+      return reply
+        .code(401)
+        .header('content-type', 'application/json')
+        .header('www-authenticate', 'Bearer realm="tollgate-admin"')
+        .send(JSON.stringify({ error: { code: 'UNAUTHENTICATED', message: 'This admin request needs the admin bearer token' } }));
     }
     return undefined;
   });
@@ -65,6 +97,11 @@ export async function createAdminApp(
     return reply.send(clusterStatus(reports, missing, gw.cluster.workers));
   });
   registerConfigView(app, gw);
+  registerOperations(app, gw, {
+    clock: opts.clock,
+    // Past the hook above, a state-changing request carried the token whenever one is configured.
+    actor: (req) => ({ address: req.socket.remoteAddress ?? 'unknown', auth: token === undefined ? 'none' : 'token' }),
+  });
   app.post('/reload', async (_req, reply) => {
     const result = await gw.reload();
     return reply.code(result.result === 'success' ? 200 : 422).send(result);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { GatewayView } from '../runtime/view.js';
 import type { GatewaySpec } from '../spec/schema.js';
 
-/** The spec with any password in the Redis URL replaced by `***`. */
+/** The spec with any password in the Redis URL, and the admin token, replaced by `***`. */
 export function redactSpec(spec: GatewaySpec): GatewaySpec {
   let url = spec.store.redis.url;
   try {
@@ -15,7 +15,9 @@ export function redactSpec(spec: GatewaySpec): GatewaySpec {
   } catch {
     // not a URL: left as written
   }
-  return { ...spec, store: { ...spec.store, redis: { ...spec.store.redis, url } } };
+  // The admin token is a secret: only whether one is set is shown.
+  const admin = spec.admin.token === undefined ? spec.admin : { ...spec.admin, token: '***' };
+  return { ...spec, admin, store: { ...spec.store, redis: { ...spec.store.redis, url } } };
 }
 
 export function registerConfigView(app: FastifyInstance, gw: GatewayView): void {

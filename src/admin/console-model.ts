@@ -11,6 +11,7 @@ import type { IdentityUse } from '../telemetry/identity-tally.js';
 import { targetKey, type HealthEvent, type TargetHealth, type TierEvent } from './console-history.js';
 import { targetHealth, type ConsoleSampler } from './console-sampler.js';
 import { buildStatus, VERSION } from './status.js';
+import type { OverrideRecord, TargetAdminState } from '../runtime/overrides.js';
 
 /** Identities shown in the console. */
 export const TOP_IDENTITIES = 10;
@@ -37,6 +38,8 @@ export interface ConsoleTarget {
   readonly ejections: number;
   readonly inFlight: number;
   readonly ewmaMs: number;
+  /** An operator override (drain / healthy / unhealthy); absent or null when none. */
+  readonly override?: TargetAdminState | null;
 }
 
 export interface ConsolePool {
@@ -47,6 +50,8 @@ export interface ConsolePool {
   readonly breaker: { readonly maxConnections: number; readonly maxPendingRequests: number; readonly active: number; readonly pending: number; readonly rejected: number; readonly open: boolean };
   readonly retryBudget: number;
   readonly targets: readonly ConsoleTarget[];
+  /** A tier forced by an operator; absent or null when none. */
+  readonly forcedTier?: 'primary' | 'backup' | null;
 }
 
 export interface ConsoleModel {
@@ -64,8 +69,8 @@ export interface ConsoleModel {
   readonly certificates: readonly { readonly name: string; readonly notAfter: string }[];
   /** Newest first. */
   readonly reloads: readonly { readonly at: string; readonly result: string; readonly error: string | null; readonly configHash: string }[];
-  /** Runtime overrides (drain / forced health / forced tier) when /status reports them. */
-  readonly overrides?: unknown;
+  /** Runtime overrides in force (drain / forced health / forced tier), with who set them and when. */
+  readonly overrides?: readonly (OverrideRecord & { readonly applied: boolean })[];
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
@@ -110,6 +115,7 @@ export function buildConsoleModel(gw: GatewayView, clock: Clock, sampler: Consol
         open: active >= b.maxConnections && pending >= b.maxPendingRequests,
       },
       retryBudget: pr.retryBudget.available(wallNow),
+      forcedTier: pr.pool.control.forcedTier ?? null,
       targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => {
         const th = h.targets.get(targetKey(name, t.url));
         return {
@@ -123,6 +129,7 @@ export function buildConsoleModel(gw: GatewayView, clock: Clock, sampler: Consol
           ejections: t.ejections,
           inFlight: t.inFlight,
           ewmaMs: round1(t.ewmaMs),
+          override: t.adminState ?? null,
         };
       }),
     });
@@ -149,6 +156,5 @@ export function buildConsoleModel(gw: GatewayView, clock: Clock, sampler: Consol
     certificates,
     reloads: [...gw.reloadHistory].reverse().map((r) => ({ at: r.at, result: r.result, error: r.error, configHash: r.configHash })),
   };
-  // Another change adds runtime overrides to /status; show them when present.
-  return 'overrides' in status && status.overrides !== undefined ? { ...model, overrides: status.overrides } : model;
+  return { ...model, overrides: status.overrides as ConsoleModel['overrides'] };
 }

@@ -47,7 +47,16 @@ describe('console page', () => {
   });
 
   it('error/user data (identities, reload errors, overrides) never appears unescaped', () => {
-    const html = renderConsolePage(model({ overrides: { [EVIL]: { drain: EVIL } } }), 2000);
+    const by = { address: EVIL, auth: 'none' as const };
+    const html = renderConsolePage(
+      model({
+        overrides: [
+          { kind: 'target', upstream: EVIL, target: EVIL, state: 'drain', reason: EVIL, by, at: EVIL, applied: false },
+          { kind: 'tier', upstream: EVIL, tier: 'backup', reason: null, by, at: EVIL, applied: true },
+        ],
+      }),
+      2000,
+    );
     expect(html).not.toContain('<img');
     expect(html).not.toContain('onerror="');
     expect(html).toContain('&lt;img src=x onerror=&quot;alert(1)&quot;&gt;');
@@ -96,5 +105,26 @@ describe('console page', () => {
     expect(CONSOLE_CSP).toContain("default-src 'none'");
     expect(html).not.toMatch(/(src|href)="https?:/);
     expect(html).toContain('<noscript><meta http-equiv="refresh" content="2"></noscript>');
+  });
+
+  it('ok/operator overrides: a badge on the target, the forced tier on the pool, and a table of who set what', () => {
+    const m = model();
+    const pool = m.pools[0];
+    if (pool === undefined) throw new Error('no pool');
+    const target = pool.targets[0];
+    if (target === undefined) throw new Error('no target');
+    const body = renderConsoleBody({
+      ...m,
+      pools: [{ ...pool, forcedTier: 'backup', targets: [{ ...target, override: 'drain' }, ...pool.targets.slice(1)] }],
+      overrides: [
+        { kind: 'target', upstream: 'api', target: target.url, state: 'drain', reason: 'deploy 42', by: { address: '127.0.0.1', auth: 'token' }, at: '2026-12-07T12:00:00.000Z', applied: true },
+        { kind: 'tier', upstream: 'api', tier: 'backup', reason: null, by: { address: '::1', auth: 'none' }, at: '2026-12-07T12:01:00.000Z', applied: true },
+      ],
+    });
+    expect(body).toContain(`data-override="drain"`);
+    expect(body).toContain('draining (override)');
+    expect(body).toContain('tier forced: backup');
+    expect(body).toMatch(/127\.0\.0\.1 <span class="muted">with token<\/span><\/td><td>2026-12-07T12:00:00\.000Z<\/td><td>deploy 42/);
+    expect(renderConsoleBody({ ...m, overrides: [] })).toContain('<div id="overrides"><p class="muted">none');
   });
 });

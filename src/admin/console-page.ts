@@ -57,6 +57,8 @@ function routeRow(r: ConsoleRoute): string {
 
 const STATE_CLASS = { up: 'ok', down: 'bad', ejected: 'warn' } as const;
 const TIER_CLASS = { primary: 'ok', backup: 'warn', none: 'bad' } as const;
+const OVERRIDE_CLASS = { drain: 'warn', healthy: 'ok', unhealthy: 'bad' } as const;
+const OVERRIDE_LABEL = { drain: 'draining (override)', healthy: 'forced healthy', unhealthy: 'forced unhealthy' } as const;
 
 function poolSection(p: ConsolePool): string {
   const tiers = p.tierHistory.map((e) => `<span class="ev ${TIER_CLASS[e.tier]}" title="${esc(new Date(e.at).toISOString())}">${esc(clockTime(e.at))} ${esc(e.tier)}</span>`).join(' → ');
@@ -64,9 +66,10 @@ function poolSection(p: ConsolePool): string {
   const rows = p.targets
     .map((t) => {
       const hist = t.history.map((e) => `<span class="dot ${STATE_CLASS[e.state]}" title="${esc(`${new Date(e.at).toISOString()} ${e.state}`)}">${esc(clockTime(e.at))} ${esc(e.state)}</span>`).join('');
+      const forced = t.override === undefined || t.override === null ? '' : ` <span class="badge ${OVERRIDE_CLASS[t.override]}" data-k="override" title="operator override">${esc(OVERRIDE_LABEL[t.override])}</span>`;
       return (
-        `<tr data-target="${esc(t.url)}" data-state="${esc(t.state)}"><td>${esc(t.url)}</td><td>${esc(t.tier)}</td>` +
-        `<td><span class="badge ${STATE_CLASS[t.state]}">${esc(t.state)}</span></td><td class="num">${esc(t.ups)} / ${esc(t.downs)}</td>` +
+        `<tr data-target="${esc(t.url)}" data-state="${esc(t.state)}"${t.override ? ` data-override="${esc(t.override)}"` : ''}><td>${esc(t.url)}</td><td>${esc(t.tier)}</td>` +
+        `<td><span class="badge ${STATE_CLASS[t.state]}">${esc(t.state)}</span>${forced}</td><td class="num">${esc(t.ups)} / ${esc(t.downs)}</td>` +
         `<td class="hist">${hist}</td><td class="num">${esc(t.ejections)}${t.ejectedUntil === null ? '' : ` (until ${esc(clockTime(t.ejectedUntil))})`}</td>` +
         `<td class="num">${esc(t.inFlight)}</td><td class="num">${esc(t.ewmaMs)}</td></tr>`
       );
@@ -74,7 +77,9 @@ function poolSection(p: ConsolePool): string {
     .join('');
   return (
     `<section class="pool" data-pool="${esc(p.name)}" data-active-tier="${esc(p.activeTier)}">` +
-    `<h3>${esc(p.name)} <span class="muted">${esc(p.balance)}</span> <span class="badge ${TIER_CLASS[p.activeTier]}" data-k="tier">serving: ${esc(p.activeTier)}</span></h3>` +
+    `<h3>${esc(p.name)} <span class="muted">${esc(p.balance)}</span> <span class="badge ${TIER_CLASS[p.activeTier]}" data-k="tier">serving: ${esc(p.activeTier)}</span>` +
+    (p.forcedTier === undefined || p.forcedTier === null ? '' : ` <span class="badge warn" data-k="forced-tier">tier forced: ${esc(p.forcedTier)}</span>`) +
+    `</h3>` +
     `<p class="muted">tier history: <span data-k="tier-history">${tiers || 'none'}</span></p>` +
     `<p class="muted" data-k="breaker">circuit breaker <span class="badge ${b.open ? 'bad' : 'ok'}">${b.open ? 'open' : 'closed'}</span> active ${esc(b.active)}/${esc(b.maxConnections)}, pending ${esc(b.pending)}/${esc(b.maxPendingRequests)}, rejected ${esc(b.rejected)}; retry budget ${esc(p.retryBudget)}</p>` +
     `<table><thead><tr><th>target</th><th>tier</th><th>health</th><th>ups / downs</th><th>health history</th><th>ejections</th><th>in flight</th><th>EWMA ms</th></tr></thead><tbody>${rows}</tbody></table></section>`
@@ -127,15 +132,20 @@ function reloads(model: ConsoleModel): string {
   return `<table id="reloads"><thead><tr><th>at</th><th>result</th><th>error</th><th>config</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-function overrides(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  const body =
-    typeof value === 'object' && !Array.isArray(value)
-      ? `<table><tbody>${Object.entries(value as Record<string, unknown>)
-          .map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(JSON.stringify(v))}</code></td></tr>`)
-          .join('')}</tbody></table>`
-      : `<pre>${esc(JSON.stringify(value, null, 2))}</pre>`;
-  return `<h2>Runtime overrides</h2><div id="overrides">${body}</div>`;
+function overrides(list: ConsoleModel['overrides']): string {
+  if (list === undefined) return '';
+  if (list.length === 0) return '<h2>Runtime overrides</h2><div id="overrides"><p class="muted">none (set with POST /overrides/targets or /overrides/tiers, cleared with DELETE)</p></div>';
+  const rows = list
+    .map((o) => {
+      const what = o.kind === 'target' ? `${esc(o.target)}` : '<span class="muted">whole pool</span>';
+      const value = o.kind === 'target' ? OVERRIDE_LABEL[o.state] : `tier forced: ${o.tier}`;
+      return (
+        `<tr data-override-kind="${esc(o.kind)}" data-upstream="${esc(o.upstream)}"><td>${esc(o.upstream)}</td><td>${what}</td><td>${esc(value)}${o.applied ? '' : ' <span class="muted">(not in the config in force)</span>'}</td>` +
+        `<td>${esc(o.by.address)} <span class="muted">${o.by.auth === 'token' ? 'with token' : 'no token'}</span></td><td>${esc(o.at)}</td><td>${o.reason === null ? '' : esc(o.reason)}</td></tr>`
+      );
+    })
+    .join('');
+  return `<h2>Runtime overrides</h2><div id="overrides"><table><thead><tr><th>upstream</th><th>target</th><th>override</th><th>by</th><th>at</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 /** The part of the page that the script refreshes (also served alone as `GET /console.fragment`). */

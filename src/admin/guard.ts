@@ -34,11 +34,23 @@ export function hostName(host: string | undefined): string | undefined {
   return m === null ? undefined : m[1];
 }
 
-function isLoopback(name: string): boolean {
+/** True for loopback names and addresses (`localhost`, `*.localhost`, 127/8, ::1). */
+export function isLoopback(name: string): boolean {
   if (name === 'localhost' || name.endsWith('.localhost')) return true;
   if (isIP(name) === 4) return name.startsWith('127.');
   if (isIP(name) === 6) return name === '::1' || name === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(name);
   return false;
+}
+
+/**
+ * Whether an admin API bound to `adminHost` must have a bearer token for state-changing requests:
+ * anything but a loopback address or name (a wildcard `0.0.0.0` / `::` included) can be reached from
+ * other machines. An unparseable host counts as not loopback.
+ */
+export function adminTokenRequired(adminHost: string): boolean {
+  const h = adminHost.trim();
+  const name = isIP(h) === 6 ? h.toLowerCase() : hostName(h);
+  return name === undefined || !isLoopback(name);
 }
 
 /** Compiles the accepted names: `admin.host` (unless a wildcard bind address) and `admin.allowedHosts`. */

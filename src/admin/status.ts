@@ -6,6 +6,7 @@ import { isAvailable, type TargetState } from '../upstream/target-state.js';
 import type { Clock } from '../core/clock.js';
 import { routeUpstreams } from '../spec/route-upstreams.js';
 import { requestCounts } from './request-counts.js';
+import type { OverrideRecord } from '../runtime/overrides.js';
 
 /** The version /status reports. */
 export const VERSION = '0.1.0';
@@ -23,7 +24,16 @@ function targetView(t: TargetState, nowMs: number, wallNowMs: number): Record<st
     inFlight: t.inFlight,
     ewmaMs: Math.round(t.ewmaMs * 10) / 10,
     ...(t.source !== undefined ? { source: t.source } : {}),
+    // An operator override (admin POST /overrides/targets): drain | healthy | unhealthy, else null.
+    override: t.adminState ?? null,
   };
+}
+
+function isApplied(pools: ReadonlyMap<string, { readonly pool: { readonly primaries: readonly TargetState[]; readonly backups: readonly TargetState[] } }>, o: OverrideRecord): boolean {
+  const pr = pools.get(o.upstream);
+  if (pr === undefined) return false;
+  if (o.kind === 'tier') return true;
+  return [...pr.pool.primaries, ...pr.pool.backups].some((t) => t.url === o.target);
 }
 
 /** Builds the status JSON from the current snapshot and live target state. */
@@ -37,6 +47,7 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
     upstreams[name] = {
       balance: pr.pool.balance,
       activeTier: activeTier(pr.pool, now),
+      forcedTier: pr.pool.control.forcedTier ?? null,
       targets: [...pr.pool.primaries, ...pr.pool.backups].map((t) => targetView(t, now, wallNow)),
       circuitBreaker: {
         maxConnections: breaker.maxConnections,
@@ -62,6 +73,9 @@ export function buildStatus(gw: GatewayView, clock: Clock): Record<string, unkno
     routes,
     requests: requestCounts(gw.metrics),
     upstreams,
+    // Runtime overrides in force, with who set them and when; `applied` is false for one naming a
+    // target or upstream the config in force no longer has (it applies again if a reload brings it back).
+    overrides: (gw.overrides?.list() ?? []).map((o) => ({ ...o, applied: isApplied(snap.pools, o) })),
     certificates: gw.tls.certificates(),
   };
 }

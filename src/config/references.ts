@@ -187,6 +187,8 @@ export function referencedFiles(raw: unknown): { segments: PropertyKey[]; file: 
     const inEntry = str(obj(c)?.file);
     if (inEntry !== undefined) out.push({ segments: ['tls', 'clientCAs', i, 'file'], file: inEntry });
   });
+  const adminTokenFile = str(obj(root.admin)?.tokenFile);
+  if (adminTokenFile !== undefined) out.push({ segments: ['admin', 'tokenFile'], file: adminTokenFile });
   arr(root.routes).forEach((r, i) => {
     const f = str(obj(obj(obj(r)?.auth)?.jwt)?.jwksFile);
     if (f !== undefined) out.push({ segments: ['routes', i, 'auth', 'jwt', 'jwksFile'], file: f });

@@ -89,6 +89,7 @@ function resolvePaths(spec: GatewaySpec, baseDir: string): GatewaySpec {
       acme: spec.tls.acme === undefined ? undefined : { ...spec.tls.acme, storage: abs(spec.tls.acme.storage), directoryCA: spec.tls.acme.directoryCA === undefined ? undefined : abs(spec.tls.acme.directoryCA) },
     },
     ca: { ...spec.ca, dir: abs(spec.ca.dir) },
+    admin: spec.admin.tokenFile === undefined ? spec.admin : { ...spec.admin, tokenFile: abs(spec.admin.tokenFile) },
     routes: spec.routes.map((r) =>
       r.auth?.jwt?.jwksFile === undefined ? r : { ...r, auth: { ...r.auth, jwt: { ...r.auth.jwt, jwksFile: abs(r.auth.jwt.jwksFile) } } },
     ),

@@ -13,6 +13,8 @@
  *   (its registry as JSON, its /status) and worker 0 sums them (admin/cluster-report.ts).
  * - `start --watch`: the primary watches the config file (control/config-watch.ts) and reloads every
  *   worker on a change, exactly as on SIGHUP.
+ * - runtime overrides set on worker 0 (drain, forced health or tier) go to the primary, which passes them to every
+ *   other worker and to any worker that (re)starts.
  * - SIGHUP to the primary: every worker reloads (IPC message, each runs `gw.reload()`); the
  *   results are logged together. Workers ignore SIGHUP themselves (a terminal hang-up reaches the
  *   whole process group, and the primary already forwards it).
@@ -35,6 +37,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { startGateway, type Gateway, type ReloadResult } from './lifecycle.js';
 import type { ClusterView, ReportWorker, ServeAdmin, WorkerReport } from '../runtime/view.js';
 import type { ConfigWatch } from './config-watch.js';
+import type { OverrideRecord } from '../runtime/overrides.js';
 
 const INDEX_ENV = 'TOLLGATE_WORKER_INDEX';
 const COUNT_ENV = 'TOLLGATE_WORKERS';
@@ -51,13 +54,15 @@ type ToPrimary =
   | { t: 'tollgate:reload-all'; id: number }
   | { t: 'tollgate:reloaded'; id: number; result: ReloadResult }
   | { t: 'tollgate:gather'; id: number }
-  | { t: 'tollgate:report:done'; id: number; report: WorkerReport | null };
+  | { t: 'tollgate:report:done'; id: number; report: WorkerReport | null }
+  | { t: 'tollgate:overrides'; records: readonly OverrideRecord[] };
 type ToWorker =
   | { t: 'tollgate:reload'; id: number }
   | { t: 'tollgate:reload-all:done'; id: number; result: ReloadResult }
   | { t: 'tollgate:report'; id: number }
   | { t: 'tollgate:gather:done'; id: number; reports: WorkerReport[]; missing: number[] }
-  | { t: 'tollgate:shutdown' };
+  | { t: 'tollgate:shutdown' }
+  | { t: 'tollgate:overrides:apply'; records: readonly OverrideRecord[] };
 
 function isMessage<T extends { t: string }>(msg: unknown): msg is T {
   return typeof msg === 'object' && msg !== null && typeof (msg as { t?: unknown }).t === 'string' && (msg as { t: string }).t.startsWith('tollgate:');
@@ -112,6 +117,8 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
   const finished = new Promise<number>((resolve) => (settle = resolve));
   let failed = false;
   let readyAnnounced = false;
+  // The admin worker's runtime overrides: every worker applies them, one that (re)starts gets them at ready.
+  let overrides: readonly OverrideRecord[] = [];
 
   const send = (w: Worker, msg: ToWorker): void => {
     if (w.isConnected()) w.send(msg, undefined, () => undefined);
@@ -131,6 +138,7 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
       slot.ready = true;
       // Asked to stop while this worker was starting: it could not hear the first request.
       if (stopping) send(slot.worker, { t: 'tollgate:shutdown' });
+      else if (overrides.length > 0) send(slot.worker, { t: 'tollgate:overrides:apply', records: overrides });
       if (!readyAnnounced && [...slots.values()].every((s) => s.ready)) {
         readyAnnounced = true;
         const admin = slots.get(0);
@@ -144,6 +152,9 @@ export async function runClusterPrimary(opts: ClusterPrimaryOptions): Promise<nu
       }
     } else if (msg.t === 'tollgate:reload-all') {
       void reloadAll().then((result) => send(slot.worker, { t: 'tollgate:reload-all:done', id: msg.id, result }));
+    } else if (msg.t === 'tollgate:overrides') {
+      overrides = msg.records;
+      for (const s of slots.values()) if (s !== slot && s.ready) send(s.worker, { t: 'tollgate:overrides:apply', records: overrides });
     } else if (msg.t === 'tollgate:reloaded') {
       const p = pendingReloads.get(msg.id);
       if (p === undefined) return;
@@ -329,6 +340,7 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
             asks.set(id, resolve);
             toPrimary({ t: 'tollgate:reload-all', id });
           }),
+        shareOverrides: (records) => toPrimary({ t: 'tollgate:overrides', records }),
       },
     });
   } catch (err) {
@@ -380,6 +392,8 @@ export async function runClusterWorker(opts: { configPath: string; logger: Logge
         gathers.delete(msg.id);
       } else if (msg.t === 'tollgate:shutdown') {
         stop();
+      } else if (msg.t === 'tollgate:overrides:apply') {
+        gw.overrides.replaceAll(msg.records);
       }
     };
     process.on('message', onMessage);

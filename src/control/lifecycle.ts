@@ -19,7 +19,7 @@ import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { createAccessLog } from '../telemetry/access-log.js';
 import { createLineWriter } from '../telemetry/line-writer.js';
 import { SnapshotHolder } from '../runtime/holder.js';
-import type { RuntimeSnapshot } from '../runtime/snapshot.js';
+import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { createPublicApp, type PublicApp } from '../server/app.js';
 import { applyListenerTls, limitHandshakes, listen, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import { prepareReload, tlsChanged, type LiveConfig, type PreparedReload, type ReloadDeps } from './reload.js';
@@ -27,6 +27,8 @@ import type { Scheduler } from '../core/scheduler.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
 import type { AdminServer, ClusterView, ReloadResult, ServeAdmin } from '../runtime/view.js';
+import { OverrideRegistry } from './overrides.js';
+import type { OverrideRecord } from '../runtime/overrides.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
@@ -71,6 +73,8 @@ export interface ClusterWorkerRole {
   reloadAll(): Promise<ReloadResult>;
   /** The group's reports, through the primary: the admin's /metrics and /status sum them. */
   readonly view?: ClusterView;
+  /** Hands the admin worker's runtime overrides to the primary, for every other worker. */
+  shareOverrides?(records: readonly OverrideRecord[]): void;
 }
 
 export interface Gateway {
@@ -89,6 +93,8 @@ export interface Gateway {
   readonly spec: GatewaySpec;
   /** Restart-only keys (YAML paths) the config in force changed since start (config/diff.ts). */
   readonly pendingRestart: readonly string[];
+  /** Operator overrides set on the admin API (drain, forced health, forced tier); survive reloads. */
+  readonly overrides: OverrideRegistry;
   reload(): Promise<ReloadResult>;
   /** Drains (up to shutdown.drainTimeout) and closes everything. */
   shutdown(): Promise<void>;
@@ -119,7 +125,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const random = opts.random ?? systemRandom;
   const logger = opts.logger ?? createLogger();
   const ownProcess = opts.logger === undefined || opts.cluster !== undefined;
-  const metrics = createMetrics({ defaults: ownProcess });
+  const metrics = createMetrics({ defaults: ownProcess, now: () => clock.now() });
   // A gateway that owns its process logs to stdout: access lines go out batched on that fd
   // (telemetry/line-writer.ts); in-process gateways (tests) log through their logger's destination.
   const accessOut = ownProcess ? createLineWriter(1) : undefined;
@@ -142,13 +148,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     recordCaFailure: (ip) => guard.recordCaFailure(ip),
     caBlocked: (ip) => guard.caBlocked(ip),
   };
-  const registry = new PoolRegistry({
+  // Overrides are checked against the config in force and put on every pool held (`registry` and `live`
+  // are assigned below, before any override can be set: the admin API starts last).
+  const overrides: OverrideRegistry = new OverrideRegistry({
+    clock,
+    logger,
+    spec: () => live.loaded.spec,
+    pools: (): Iterable<PoolRuntime> => registry.runtimes(),
+    share: opts.cluster?.shareOverrides,
+  });
+  const registry: PoolRegistry = new PoolRegistry({
     clock,
     random,
     logger,
     metrics,
     idleTimeoutMs: ms(spec.limits.idleTimeout),
     upstreamTls: { current: () => tls.workloadCredentials() },
+    overrides,
   });
 
   const build = (cfg: LoadedConfig, st: ManagedStore, generation: number): RuntimeSnapshot =>
@@ -382,6 +398,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     get pendingRestart() {
       return pendingRestart;
     },
+    overrides,
     reload: () => {
       // Reloads are serialised; a reload asked for during one runs after it.
       const run = (reloading ?? Promise.resolve()).then(doReload, doReload);
@@ -408,8 +425,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // In a cluster the admin's reload goes through the primary, so it reloads every worker.
     const served: Gateway = cluster === undefined ? gateway : (Object.create(gateway, { reload: { value: () => cluster.reloadAll() }, cluster: { value: cluster.view } }) as Gateway);
     const serveAdmin = opts.admin;
-    adminRef.serve = (a) => serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts });
-    adminRef.app = await adminRef.serve(spec.admin);
+    adminRef.serve = (a) =>
+      serveAdmin(served, { host: a.host, port: opts.ports?.admin ?? a.port, clock, allowedHosts: a.allowedHosts, token: a.token, tokenFile: a.tokenFile });
+    try {
+      adminRef.app = await adminRef.serve(spec.admin);
+    } catch (err) {
+      // No admin API (port taken, a non-loopback admin without a token): nothing of this gateway stays up.
+      await gateway.shutdown();
+      throw err;
+    }
   }
   const adminUrl = adminRef.app === undefined ? null : `http://${spec.admin.host}:${adminRef.app.port}`;
   logger.info({ msg: 'listening', public: `https://${spec.listen.host}:${publicPort}`, admin: adminUrl, configHash: firstLoaded.hash });

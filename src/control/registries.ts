@@ -92,6 +92,8 @@ export interface PoolRegistryDeps {
   readonly scheduler?: Scheduler;
   /** Replaces the DNS client built from `dns` (tests). */
   readonly dnsClient?: (dns: DnsSpec) => DnsClient;
+  /** Operator overrides (control/overrides.ts), put on every pool built, so they survive a rebuild. */
+  readonly overrides?: { applyTo(runtime: PoolRuntime): void };
 }
 
 /** Holds running pools across reloads. */
@@ -166,6 +168,11 @@ export class PoolRegistry {
     }
   }
 
+  /** Every pool held (running, or built for a reload not yet swapped in). */
+  *runtimes(): IterableIterator<PoolRuntime> {
+    for (const entry of this.#entries.values()) yield entry.runtime;
+  }
+
   /** How many pools are held (running, or built for a reload not yet swapped in). */
   get size(): number {
     return this.#entries.size;
@@ -228,6 +235,7 @@ export class PoolRegistry {
       hashBy: spec.balance === 'consistent-hash' ? (spec.hashBy ?? 'ip') : undefined,
       retryBudget: pool.retryBudget,
     };
+    deps.overrides?.applyTo(runtime);
     return {
       key,
       runtime,

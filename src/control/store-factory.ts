@@ -126,6 +126,7 @@ function clusterAsShared(link: ClusterStoreLink, metrics: Metrics): SharedCounte
   return {
     takeToken: async (key, params, nowMs) => counted(key, 'rate', await inner.takeToken(key, params, nowMs)),
     countQuota: async (key, limit, window, nowMs) => counted(key, 'quota', await inner.countQuota(key, limit, window, nowMs)),
+    peekQuota: async (key, window, nowMs) => (await inner.peekQuota?.(key, window, nowMs)) ?? 0,
     heartbeat: async (id, _ttlMs, nowMs) => {
       await inner.takeToken(`\0heartbeat:${id}`, probe, nowMs);
       return link.workers;
@@ -154,6 +155,10 @@ class TimedSharedStore implements SharedCounterStore {
 
   countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): Promise<QuotaDecision> {
     return this.#time(() => this.#inner.countQuota(key, limit, window, nowMs));
+  }
+
+  peekQuota(key: string, window: QuotaWindow, nowMs: number): Promise<number> {
+    return this.#time(() => this.#inner.peekQuota?.(key, window, nowMs) ?? 0);
   }
 
   heartbeat(id: string, ttlMs: number, nowMs: number): Promise<number> {

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'NO_ROUTE'
+  | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'TOKEN_REUSED'
   | 'PAYLOAD_TOO_LARGE'
@@ -30,6 +31,7 @@ export const STATUS = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NO_ROUTE: 404,
+  NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   TOKEN_REUSED: 409,
   PAYLOAD_TOO_LARGE: 413,
@@ -88,6 +90,7 @@ export const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
   UNAUTHENTICATED: 'Authentication required',
   FORBIDDEN: 'Forbidden',
   NO_ROUTE: 'No route',
+  NOT_FOUND: 'Not found',
   METHOD_NOT_ALLOWED: 'Method not allowed',
   TOKEN_REUSED: 'The token was already used',
   PAYLOAD_TOO_LARGE: 'The request body is too large',

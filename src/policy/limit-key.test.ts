@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ANONYMOUS, type Identity } from '../core/types.js';
-import { compileLimitKey, compileStoreKey, type LimitContext } from './limit-key.js';
+import { compileLimitKey, compileStoreKey, limitKeyFor, type LimitContext } from './limit-key.js';
 
 function ctx(identity: Identity = ANONYMOUS, headers: Record<string, string> = {}): LimitContext {
   return { ip: '192.0.2.7', routeName: 'api', identity, header: (n) => headers[n] };
@@ -96,5 +96,19 @@ describe('compileStoreKey (prefix + key, the last one remembered)', () => {
 
   it('error/an invalid by still throws at compile time', () => {
     expect(() => compileStoreKey('cookie:x', P)).toThrow(/invalid limit key/);
+  });
+});
+
+describe('limitKeyFor (admin GET /quotas)', () => {
+  it('ok/maps a value to the client key each `by` would count it under', () => {
+    expect(limitKeyFor('ip', '192.0.2.1')).toBe('ip:192.0.2.1');
+    expect(limitKeyFor('identity', 'spiffe://td/web')).toBe('id:spiffe://td/web');
+    expect(limitKeyFor('identity', '192.0.2.1')).toBe('ip:192.0.2.1');
+    expect(limitKeyFor('header:x-tenant', 'acme')).toBe('hdr:acme');
+    expect(limitKeyFor('jwt:sub', 'alice')).toBe('jwt:alice');
+    expect(limitKeyFor('route', 'anything')).toBe('route');
+    expect(limitKeyFor('ip', 'id:spiffe://td/web')).toBe('id:spiffe://td/web');
+    const long = 'x'.repeat(200);
+    expect(limitKeyFor('header:x-tenant', long)).toBe(compileLimitKey('header:x-tenant')(ctx(ANONYMOUS, { 'x-tenant': long })));
   });
 });

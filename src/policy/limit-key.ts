@@ -107,3 +107,20 @@ export function compileStoreKey(by: string, prefix: string): LimitKeyFn {
   }
   return (ctx) => prefix + keyOf(ctx);
 }
+
+const KEY_KINDS = /^(ip|id|hdr|jwt):/;
+
+/**
+ * The client key `by` would give a request whose key value is `value` (the admin API's
+ * `GET /quotas?key=…`): an IP for `ip`, a SPIFFE id (or, as the fallback, an IP) for `identity`, the
+ * header value for `header:NAME`, the claim for `jwt:CLAIM`; ignored for `route`. A value that
+ * already starts with a key kind (`ip:`, `id:`, `hdr:`, `jwt:`) is taken as the client key itself.
+ */
+export function limitKeyFor(by: string, value: string): string {
+  if (by === 'route') return 'route';
+  if (KEY_KINDS.test(value)) return value;
+  if (by === 'identity') return value.startsWith('spiffe://') ? `id:${value}` : `ip:${value}`;
+  if (by.startsWith('header:')) return `hdr:${bounded(value)}`;
+  if (by.startsWith('jwt:')) return `jwt:${bounded(value)}`;
+  return `ip:${value}`;
+}

@@ -64,7 +64,15 @@ export interface LimitVerdict {
   /** Set when the quota was counted: what is left of `quotaLimit` in the window (the admin console's quota use). */
   readonly quotaRemaining?: number;
   readonly quotaLimit?: number;
+  /**
+   * Set only when this request left its quota key at or above QUOTA_NEAR_FRACTION of the limit: the
+   * store key and the wall time its window ends (for the `tollgate_quota_keys_over_80_percent` gauge).
+   */
+  readonly quotaNear?: { readonly key: string; readonly windowEndMs: number };
 }
+
+/** The share of a quota from which a key counts as near its limit (the 80 % gauge). */
+export const QUOTA_NEAR_FRACTION = 0.8;
 
 function definitionHash(def: unknown): string {
   return createHash('sha256').update(JSON.stringify(def)).digest('hex').slice(0, 12);
@@ -179,16 +187,20 @@ function afterRate(policy: LimitPolicy, ctx: LimitContext, store: CounterStore, 
 function countQuota(policy: LimitPolicy, ctx: LimitContext, store: CounterStore, nowMs: number, rateMember: string): LimitVerdict | Promise<LimitVerdict> {
   const quota = policy.quota;
   if (quota === undefined) return { rateLimitHeader: rateMember, policyHeader: policy.policyHeader };
-  const d = store.countQuota(quota.keyOf(ctx), quota.limit, quota.windowAt(nowMs), nowMs);
-  return isPromiseLike(d) ? d.then((q) => afterQuota(policy, rateMember, q)) : afterQuota(policy, rateMember, d);
+  const key = quota.keyOf(ctx);
+  const d = store.countQuota(key, quota.limit, quota.windowAt(nowMs), nowMs);
+  return isPromiseLike(d) ? d.then((q) => afterQuota(policy, rateMember, q, key, nowMs)) : afterQuota(policy, rateMember, d, key, nowMs);
 }
 
-function afterQuota(policy: LimitPolicy, rateMember: string, q: QuotaDecision): LimitVerdict {
+function afterQuota(policy: LimitPolicy, rateMember: string, q: QuotaDecision, key: string, nowMs: number): LimitVerdict {
   const member = `"quota";r=${q.remaining};t=${seconds(q.resetMs)}`;
   const rateLimitHeader = rateMember === '' ? member : `${rateMember}, ${member}`;
   const quotaLimit = policy.quota?.limit;
-  if (q.allowed) return { rateLimitHeader, policyHeader: policy.policyHeader, quotaRemaining: q.remaining, quotaLimit };
+  // Allocates only for keys near their limit; the gauge is computed from these at scrape time.
+  const near = quotaLimit !== undefined && quotaLimit - q.remaining >= QUOTA_NEAR_FRACTION * quotaLimit ? { key, windowEndMs: nowMs + q.resetMs } : undefined;
+  if (q.allowed) return { rateLimitHeader, policyHeader: policy.policyHeader, quotaRemaining: q.remaining, quotaLimit, quotaNear: near };
   return {
+    quotaNear: near,
     rateLimitHeader,
     policyHeader: policy.policyHeader,
     error: new GatewayError('QUOTA_EXCEEDED', 'Quota exceeded', { headers: retryAfter(q.resetMs) }),

@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { SnapshotHolder } from './holder.js';
+import type { AdminOverrides } from './overrides.js';
 
 export interface ReloadResult {
   readonly result: 'success' | 'failure';
@@ -31,6 +32,8 @@ export interface GatewayView {
   readonly pendingRestart?: readonly string[];
   /** Set in the admin worker of a `workers > 1` group: the other workers' reports, for summed /metrics and /status. */
   readonly cluster?: ClusterView;
+  /** Operator overrides (drain, forced health, forced tier); undefined where the gateway has none to offer. */
+  readonly overrides?: AdminOverrides;
   reload(): Promise<ReloadResult>;
 }
 
@@ -62,4 +65,7 @@ export interface AdminServer {
 }
 
 /** Starts an admin API for `view` on host:port (0 = ephemeral). */
-export type ServeAdmin = (view: GatewayView, opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[] }) => Promise<AdminServer>;
+export type ServeAdmin = (
+  view: GatewayView,
+  opts: { host: string; port: number; clock: Clock; allowedHosts?: readonly string[]; token?: string; tokenFile?: string },
+) => Promise<AdminServer>;

@@ -246,6 +246,7 @@ function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: 
   if (verdict !== undefined) {
     if (verdict.quotaRemaining !== undefined && verdict.quotaLimit !== undefined) {
       ex.deps.metrics.identities.observeQuota(ex.identityKey, ex.routeName, verdict.quotaRemaining, verdict.quotaLimit);
+      if (verdict.quotaNear !== undefined) ex.deps.metrics.quotaWatch.observe(ex.routeName, verdict.quotaNear.key, verdict.quotaNear.windowEndMs);
     }
     ex.extraResponseHeaders = {
       'ratelimit-policy': verdict.policyHeader,

@@ -117,6 +117,10 @@ export const AdminSpec = z.strictObject({
   port: port.default(9901),
   /** Host names (without port) the admin API answers besides loopback and `host`: DNS-rebinding guard. */
   allowedHosts: z.array(z.string().min(1)).default([]),
+  /** Bearer token for state-changing admin requests (else `tokenFile`, else env TOLLGATE_ADMIN_TOKEN). */
+  token: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+  /** File holding the admin bearer token (first line; at least 16 characters). */
+  tokenFile: z.string().min(1).optional(),
   /** The live console at `GET /`: how often its sampler records rates and health, and how many samples it keeps. */
   console: z
     .strictObject({
@@ -124,7 +128,7 @@ export const AdminSpec = z.strictObject({
       samples: z.number().int().min(2).max(1000).default(60),
     })
     .prefault({}),
-});
+}).refine((a) => a.token === undefined || a.tokenFile === undefined, { error: 'set admin.token or admin.tokenFile, not both' });
 
 export const StoreSpec = z.strictObject({
   type: z.enum(['memory', 'redis']).default('memory'),

@@ -18,10 +18,11 @@ const REPLY = 'tollgate:store:res';
 
 type StoreRequest =
   | { t: typeof REQUEST; id: number; op: 'token'; key: string; params: BucketParams; now: number }
-  | { t: typeof REQUEST; id: number; op: 'quota'; key: string; limit: number; window: QuotaWindow; now: number };
+  | { t: typeof REQUEST; id: number; op: 'quota'; key: string; limit: number; window: QuotaWindow; now: number }
+  | { t: typeof REQUEST; id: number; op: 'peek'; key: string; window: QuotaWindow; now: number };
 
 type StoreReply =
-  | { t: typeof REPLY; id: number; ok: true; result: BucketDecision | QuotaDecision }
+  | { t: typeof REPLY; id: number; ok: true; result: BucketDecision | QuotaDecision | number }
   | { t: typeof REPLY; id: number; ok: false; error: string };
 
 function isRequest(msg: unknown): msg is StoreRequest {
@@ -59,7 +60,9 @@ export function serveClusterStore(opts: { store?: MemoryStore; cluster?: Cluster
       const result =
         msg.op === 'token'
           ? store.takeToken(msg.key, msg.params, msg.now)
-          : store.countQuota(msg.key, msg.limit, msg.window, msg.now);
+          : msg.op === 'quota'
+            ? store.countQuota(msg.key, msg.limit, msg.window, msg.now)
+            : store.peekQuota(msg.key, msg.window, msg.now);
       reply = { t: REPLY, id: msg.id, ok: true, result };
     } catch (err) {
       reply = { t: REPLY, id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) };
@@ -87,7 +90,7 @@ export interface ClusterWorkerStoreOptions {
 }
 
 interface Pending {
-  resolve(value: BucketDecision | QuotaDecision): void;
+  resolve(value: BucketDecision | QuotaDecision | number): void;
   reject(err: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -122,6 +125,10 @@ class ClusterWorkerStore implements CounterStore {
     return this.#ask({ t: REQUEST, id: 0, op: 'quota', key, limit, window, now: nowMs }) as Promise<QuotaDecision>;
   }
 
+  peekQuota(key: string, window: QuotaWindow, nowMs: number): Promise<number> {
+    return this.#ask({ t: REQUEST, id: 0, op: 'peek', key, window, now: nowMs }) as Promise<number>;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -133,7 +140,7 @@ class ClusterWorkerStore implements CounterStore {
     }
   }
 
-  #ask(req: StoreRequest): Promise<BucketDecision | QuotaDecision> {
+  #ask(req: StoreRequest): Promise<BucketDecision | QuotaDecision | number> {
     if (this.#closed) return Promise.reject(new StoreUnavailableError('cluster store closed'));
     const id = this.#nextId++;
     req.id = id;

@@ -90,4 +90,18 @@ export function runCounterStoreCases(newStore: () => CounterStore | Promise<Coun
       resetMs: 30 * 60_000,
     });
   });
+
+  it('ok/peekQuota reads the count of the current window without counting; 0 for an unknown key or a new window', async () => {
+    const { store, key } = await fresh();
+    if (store.peekQuota === undefined) throw new Error('every real store implements peekQuota');
+    const now = Math.floor(T0 / 3_600_000) * 3_600_000 + 10 * 60_000;
+    const w = quotaWindow(now, '1h');
+    expect(await store.peekQuota(key, w, now)).toBe(0);
+    for (let i = 0; i < 3; i++) await store.countQuota(key, 5, w, now);
+    expect(await store.peekQuota(key, w, now)).toBe(3);
+    expect(await store.peekQuota(key, w, now)).toBe(3);
+    expect((await store.countQuota(key, 5, w, now)).remaining).toBe(1);
+    const next = now + 3_600_000;
+    expect(await store.peekQuota(key, quotaWindow(next, '1h'), next)).toBe(0);
+  });
 }

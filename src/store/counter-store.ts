@@ -41,6 +41,11 @@ export interface CounterStore {
   takeToken(key: string, params: BucketParams, nowMs: number): BucketDecision | Promise<BucketDecision>;
   /** Counts one request in `window` for `key` and says whether it is within `limit`. */
   countQuota(key: string, limit: number, window: QuotaWindow, nowMs: number): QuotaDecision | Promise<QuotaDecision>;
+  /**
+   * Requests counted for `key` in `window`, without counting one (0 when none): the admin API's
+   * `GET /quotas`. The memory store caps its count at limit + 1. Optional so test doubles can leave it out.
+   */
+  peekQuota?(key: string, window: QuotaWindow, nowMs: number): number | Promise<number>;
   /** Releases sockets and timers; decisions after close are undefined. */
   close(): Promise<void>;
 }

@@ -141,6 +141,21 @@ export class FailoverStore implements CounterStore {
     }
   }
 
+  peekQuota(key: string, window: QuotaWindow, nowMs: number): number | Promise<number> {
+    const local = (): number => {
+      if (this.#deny) this.#refuse();
+      return this.#local.peekQuota(key, window, nowMs);
+    };
+    if (this.#state === 'local' || this.#shared.peekQuota === undefined) return local();
+    try {
+      const n = this.#shared.peekQuota(key, window, nowMs);
+      // A look that fails does not switch counting to local (the next decision will, when it fails too).
+      return isPromiseLike(n) ? n.then(undefined, local) : n;
+    } catch {
+      return local();
+    }
+  }
+
   /**
    * One heartbeat: announce, learn N, and turn 'shared' again if Redis answers. Runs on the
    * timer; callable directly (tests, or right after startup). Never rejects.

@@ -171,6 +171,15 @@ export class MemoryStore implements CounterStore {
     };
   }
 
+  peekQuota(key: string, window: QuotaWindow, nowMs: number): number {
+    const m = LIMIT_PREFIX.exec(key);
+    const table = this.#tables.get(m === null ? '\0quota' : (m[0] as string));
+    // A plain get: looking must neither count nor move the key in the table's age order.
+    const entry = table?.entries.get(key);
+    if (entry?.kind !== 'quota' || nowMs >= entry.expiresMs || entry.startMs < window.startMs) return 0;
+    return entry.count;
+  }
+
   /**
    * Drops every dead entry now: O(n), for an occasional timer or a test. `nowMs` is wall time
    * (quota tables); buckets use the monotonic clock when the store has one, else `nowMs`.

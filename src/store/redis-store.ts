@@ -182,6 +182,12 @@ export class RedisStore implements CounterStore {
     };
   }
 
+  async peekQuota(key: string, window: QuotaWindow): Promise<number> {
+    const value = await this.#run(() => this.#client.get(`${this.#prefix}q:${key}:${window.startMs}`));
+    const n = value === null ? 0 : Number(value);
+    return Number.isFinite(n) ? n : 0;
+  }
+
   /**
    * Announces replica `id` for `ttlMs` (SET prefix+"replica:"+id PX ttl, plus a sorted set
    * scored by expiry) and returns how many replicas are live, this one included.

@@ -2,6 +2,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast-metrics.js';
 import { IdentityTally } from './identity-tally.js';
+import { QuotaWatch } from './quota-watch.js';
+import { systemClock } from '../core/clock.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -42,6 +44,10 @@ export interface Metrics {
   readonly identities: IdentityTally;
   /** DNS resolutions of upstream target names (`name`: the configured URL), by result (success | failure). */
   readonly dnsResolutions: Counter<'upstream' | 'name' | 'result'>;
+  /** Quota keys near their limit (fed from the request path, counted at scrape into quotaKeysNear). */
+  readonly quotaWatch: QuotaWatch;
+  /** `tollgate_quota_keys_over_80_percent{route}`: keys at or above 80 % of their quota in the current window. */
+  readonly quotaKeysNear: Gauge<'route'>;
   /** Per-request fast path: a cached child for (route, status). */
   countRequest(route: string, status: number, seconds: number): void;
   /** Per-attempt fast path: a cached child for (upstream, target, outcome). */
@@ -49,8 +55,10 @@ export interface Metrics {
 }
 
 /** Creates the registry and every metric; `defaults` adds process metrics (off in tests). */
-export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
+export function createMetrics(opts: { defaults?: boolean; now?: () => number } = {}): Metrics {
   const registry = new Registry();
+  const now = opts.now ?? ((): number => systemClock.now());
+  const quotaWatch = new QuotaWatch();
   if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
   const requests = new FastCounter('tollgate_requests_total', 'Requests answered, by route and status code.', ['route', 'code'], registry);
   const requestDuration = new FastHistogram(
@@ -68,6 +76,16 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     requestDuration,
     upstreamRequests,
     identities: new IdentityTally(),
+    quotaWatch,
+    quotaKeysNear: new Gauge({
+      name: 'tollgate_quota_keys_over_80_percent',
+      help: 'Quota keys at or above 80 % of their limit in the current window, by route (this process\'s view; counted at scrape).',
+      labelNames: ['route'] as const,
+      registers: [registry],
+      collect() {
+        for (const [route, n] of quotaWatch.counts(now())) this.labels(route).set(n);
+      },
+    }),
     upstreamHealthy: new Gauge({
       name: 'tollgate_upstream_target_healthy',
       help: '1 when the target is healthy and not ejected.',

@@ -33,6 +33,17 @@ export interface UpstreamPool {
   readonly backupSelector: Selector;
   readonly clock: Clock;
   readonly ewmaDecayMs: number;
+  /** Operator controls (admin API, control/overrides.ts): mutable, unlike the rest of the pool. */
+  readonly control: PoolControl;
+}
+
+/** What an operator can force on a pool at run time. */
+export interface PoolControl {
+  /**
+   * Only this tier takes traffic, whatever the health of the other: `backup` sends everything to the
+   * backups while primaries are healthy, `primary` never fails over. Undefined: normal failover.
+   */
+  forcedTier: 'primary' | 'backup' | undefined;
 }
 
 /** What a pool depends on; the optional knobs are for tests and tuning. */
@@ -68,6 +79,7 @@ export function createPool(name: string, spec: UpstreamSpec, targets: { primarie
     backupSelector,
     clock: deps.clock,
     ewmaDecayMs: deps.selector?.ewmaDecayMs ?? DEFAULT_EWMA_DECAY_MS,
+    control: { forcedTier: undefined },
   });
 }
 
@@ -78,13 +90,15 @@ function anyAvailable(targets: readonly TargetState[], nowMs: number): boolean {
 
 /** Which tier currently takes traffic: backups only while no primary is available (`nowMs`: monotonic). */
 export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'backup' | 'none' {
-  if (anyAvailable(pool.primaries, nowMs)) return 'primary';
-  if (anyAvailable(pool.backups, nowMs)) return 'backup';
+  const forced = pool.control.forcedTier;
+  if (forced !== 'backup' && anyAvailable(pool.primaries, nowMs)) return 'primary';
+  if (forced !== 'primary' && anyAvailable(pool.backups, nowMs)) return 'backup';
   return 'none';
 }
 
 /**
- * Picks a target for one attempt. Primaries first; backups only while no primary is available. Within
+ * Picks a target for one attempt. Primaries first; backups only while no primary is available (a tier
+ * forced by an operator, `pool.control.forcedTier`, is the only one looked at). Within
  * a tier the selector's candidates are walked in order and the first available one not in `exclude` wins.
  * When every available one is excluded (all already tried), one of them is tried again rather than failing
  * over to the other tier, and never `previous` (the target of the attempt that just failed) while another
@@ -94,9 +108,10 @@ export function activeTier(pool: UpstreamPool, nowMs: number): 'primary' | 'back
 export function pick(pool: UpstreamPool, key: string, exclude: ReadonlySet<TargetState>, clock: Clock, previous?: TargetState): TargetState {
   const now = clock.monotonic(); // ejections are on the monotonic clock
   const last = exclude.size > 0 ? previous : undefined;
-  const fromPrimaries = pickIn(pool.primarySelector, pool.primaries, key, exclude, last, now);
+  const forced = pool.control.forcedTier; // an operator's tier override (undefined: none)
+  const fromPrimaries = forced === 'backup' ? undefined : pickIn(pool.primarySelector, pool.primaries, key, exclude, last, now);
   if (fromPrimaries) return fromPrimaries;
-  const fromBackups = pickIn(pool.backupSelector, pool.backups, key, exclude, last, now);
+  const fromBackups = forced === 'primary' ? undefined : pickIn(pool.backupSelector, pool.backups, key, exclude, last, now);
   if (fromBackups) return fromBackups;
   throw new GatewayError('NO_HEALTHY_UPSTREAM', `No healthy target in upstream "${pool.name}"`);
 }

@@ -32,7 +32,16 @@ export interface TargetState {
   probeSuccesses: number;
   /** Active health: failed probes in a row. */
   probeFailures: number;
+  /**
+   * Operator override from the admin API (control/overrides.ts), undefined when none: `drain` and
+   * `unhealthy` take no new requests (in-flight ones finish), `healthy` takes traffic whatever the
+   * health check and outlier detection say. Health keeps being tracked underneath.
+   */
+  adminState?: TargetAdminState;
 }
+
+/** What an operator can force a target to (admin API). */
+export type TargetAdminState = 'drain' | 'healthy' | 'unhealthy';
 
 /** A fresh target state: every target starts healthy (SPEC §2). */
 export function newTargetState(url: string, weight: number, tier: 'primary' | 'backup'): TargetState {
@@ -52,10 +61,13 @@ export function newTargetState(url: string, weight: number, tier: 'primary' | 'b
     ejections: 0,
     probeSuccesses: 0,
     probeFailures: 0,
+    adminState: undefined,
   };
 }
 
 /** Whether the target may take traffic at `nowMs` (monotonic ms). */
 export function isAvailable(t: TargetState, nowMs: number): boolean {
+  // One field read when no override exists.
+  if (t.adminState !== undefined) return t.adminState === 'healthy';
   return t.healthy && t.ejectedUntil <= nowMs;
 }

@@ -61,6 +61,7 @@ export function startError(configPath: string, err: unknown): unknown {
   if (err instanceof ConfigError) return new UserError(`invalid config ${configPath}:\n${err.issues.map(formatIssue).join('\n')}`);
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES') return new UserError(`cannot listen: ${e.message}`);
+  if (e.code === 'TOLLGATE_ADMIN_AUTH') return new UserError(e.message);
   return err;
 }
 
