@@ -196,6 +196,8 @@ describe('RedisCaState when Redis dies and comes back (no persistence)', () => {
 
     await redis.restart();
     await waitFor(() => availability.at(-1) === true, { timeoutMs: 15_000, what: 'a back' });
+    // The subscribers subscribe again on their own.
+    await waitFor(() => a.subscribed && b.subscribed, { timeoutMs: 15_000, what: 'subscribed again' });
     // The restarted Redis had nothing; the replicas put the list back.
     const raw = new Redis(redis.url);
     try {
@@ -209,6 +211,7 @@ describe('RedisCaState when Redis dies and comes back (no persistence)', () => {
       what: 'b writes again',
     });
     await waitFor(() => a.isRevoked(next), { timeoutMs: 10_000, what: 'a sees the new revocation' });
+    expect(a.subscribed).toBe(true);
     expect(a.isRevoked(revoked)).toBe(true);
   }, 60_000);
 });
