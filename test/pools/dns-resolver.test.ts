@@ -37,7 +37,7 @@ describe('DNS resolver loop (dnsmasq, manual time)', () => {
     const resolver = createPoolResolver({
       entries: [{ source: { kind: 'host', label: 'http://x.test:8080', scheme: 'http:', host: 'x.test', port: 8080 }, tier: 'primary', weight: 2 }],
       statics: [{ url: 'http://127.0.0.9:1', weight: 1, tier: 'backup', source: undefined, servername: undefined }],
-      client: createDnsClient(DnsSpec.parse({ servers: [dns.server], timeout: '300ms' })),
+      client: createDnsClient(DnsSpec.parse({ servers: [dns.server], timeout: '2s' })),
       clock,
       scheduler,
       family: 'v4-preferred',

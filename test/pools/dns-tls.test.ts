@@ -56,7 +56,7 @@ describe('pools: an https target resolved from DNS', () => {
         secure: {
           tls: { identity: 'workload' },
           targets: [{ url: `https://secure.test:${port}` }],
-          healthCheck: { path: '/healthz', interval: '100ms', timeout: '2s', healthyThreshold: 1, unhealthyThreshold: 1 },
+          healthCheck: { path: '/healthz', interval: '100ms', timeout: '2s', healthyThreshold: 1, unhealthyThreshold: 3 },
         },
       },
     });
@@ -73,9 +73,10 @@ describe('pools: an https target resolved from DNS', () => {
   });
 
   it('ok/requests and probes reach the address with the name as SNI and verified certificate name', async () => {
+    await waitFor(() => seen.filter((s) => s.path === '/healthz').length >= 2, { timeoutMs: 10_000, what: 'two health probes' });
+    await waitFor(async () => (await upstreamStatus(t, 'secure')).targets.some((x) => x.healthy), { timeoutMs: 10_000, what: 'the target healthy' });
     const res = await h1(agent, `${t.url}/secure/x`);
     expect([res.status, res.body]).toEqual([200, 'secure']);
-    await waitFor(() => seen.filter((s) => s.path === '/healthz').length >= 2, { timeoutMs: 10_000, what: 'two health probes' });
     const s = await upstreamStatus(t, 'secure');
     expect(s.targets.map((x) => [x.url, x.healthy])).toEqual([[expect.stringMatching(/^https:\/\/127\.0\.0\.2:\d+$/), true]]);
     const gatewayId = `spiffe://${t.gw.tls.authority.trustDomain}/tollgate`;

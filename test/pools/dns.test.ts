@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { delay, ok, startUpstream, status, type TestUpstream } from '../support/upstream.js';
+import { hold, ok, startUpstream, status, type TestUpstream } from '../support/upstream.js';
 import { h1, h1Agent } from '../support/clients.js';
 import { startDnsmasq, type Dnsmasq } from '../support/dnsmasq.js';
 import { waitFor } from '../support/wait.js';
@@ -57,7 +57,10 @@ describe('pools: targets from DNS (dnsmasq)', () => {
   let hosts: Record<string, string[]>;
   let config: Record<string, unknown> & { upstreams: Record<string, Record<string, unknown>> };
 
-  const slowOrOk = (req: { url?: string }) => (req.url === '/orders/slow' ? delay(4000) : ok());
+  // /orders/slow is held in flight until the test lets it go.
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((r) => (release = r));
+  const slowOrOk = (req: { url?: string }) => (req.url === '/orders/slow' ? hold(released) : ok());
   const srvRecords = (bTarget: TestUpstream, weights: [number, number]) => ({
     '_http._tcp.svc.test': [
       { target: 'a.svc.test', port: sa.port, priority: 0, weight: weights[0] },
@@ -88,7 +91,8 @@ describe('pools: targets from DNS (dnsmasq)', () => {
     await dns.setHosts(hosts);
     await dns.setSrv(srvRecords(sb, [1, 3]));
     config = {
-      dns: { servers: [dns.server], minInterval: '200ms', timeout: '500ms' },
+      // A generous timeout: on a loaded machine a 500 ms query can time out and leave a name unresolved.
+      dns: { servers: [dns.server], minInterval: '200ms', timeout: '2s' },
       routes: [
         { name: 'orders', match: { pathPrefix: '/orders' }, upstream: 'orders' },
         { name: 'hc', match: { pathPrefix: '/hc' }, upstream: 'hc' },
@@ -118,6 +122,8 @@ describe('pools: targets from DNS (dnsmasq)', () => {
   });
 
   it('serves a host name from its address, and /status shows the resolved target with its source', async () => {
+    // The first answer was awaited at start; should it have timed out on a loaded machine, the retry follows.
+    await waitFor(async () => urls(await status_(t, 'orders')).length === 1, { timeoutMs: 10_000, intervalMs: 50, what: 'the first answer' });
     const res = await burst(agent, `${t.url}/orders/x`, 10, 2);
     expect(countBodies(res)).toEqual({ a: 10 });
     const s = await status_(t, 'orders');
@@ -163,6 +169,8 @@ describe('pools: targets from DNS (dnsmasq)', () => {
     const res = await burst(agent, `${t.url}/orders/x`, 20, 4);
     expect(countBodies(res)).toEqual({ b: 20 });
     expect(traffic(a).length).toBe(atA);
+    expect((await status_(t, 'orders')).resolution?.draining).toEqual([gone]);
+    release();
     const done = await Promise.all(slow);
     expect(done.map((r) => [r.status, r.body]).sort()).toEqual([
       [200, 'a'],

@@ -55,7 +55,7 @@ export async function startDnsmasq(dir: string, opts: { ttl?: number } = {}): Pr
   let srv: Record<string, readonly SrvEntry[]> = {};
   let child: ChildProcess | undefined;
   let logs = '';
-  const resolver = new Resolver({ timeout: 300, tries: 1 });
+  const resolver = new Resolver({ timeout: 1000, tries: 1 });
   resolver.setServers([`127.0.0.1:${port}`]);
 
   const writeConf = async (): Promise<void> => {

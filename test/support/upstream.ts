@@ -9,6 +9,7 @@ export type Action =
   | { kind: 'ok'; body?: string; headers?: Record<string, string> }
   | { kind: 'status'; status: number }
   | { kind: 'delay'; ms: number }
+  | { kind: 'hold'; until: Promise<void> }
   | { kind: 'hangup' }
   | { kind: 'truncate' }
   | { kind: 'echo' }
@@ -17,6 +18,8 @@ export type Action =
 export const ok = (body?: string, headers?: Record<string, string>): Action => ({ kind: 'ok', body, headers });
 export const status = (n: number): Action => ({ kind: 'status', status: n });
 export const delay = (ms: number): Action => ({ kind: 'delay', ms });
+/** Answers 200 only once `until` settles (a request kept in flight for as long as the test needs). */
+export const hold = (until: Promise<void>): Action => ({ kind: 'hold', until });
 export const hangup: Action = { kind: 'hangup' };
 export const truncate: Action = { kind: 'truncate' };
 export const echo: Action = { kind: 'echo' };
@@ -122,6 +125,14 @@ export async function startUpstream(
           res.on('close', () => clearTimeout(t));
           return;
         }
+        case 'hold':
+          void action.until.then(() => {
+            if (!res.destroyed) {
+              res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
+              res.end(name);
+            }
+          });
+          return;
         case 'stream': {
           const chunk = Buffer.alloc(256 * 1024, 0x62);
           let left = action.bytes;
