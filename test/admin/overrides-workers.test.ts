@@ -40,7 +40,7 @@ describe('runtime overrides with workers: 2', () => {
     );
     const { child, lines, stderr } = spawnCli(['start', '--config', configPath]);
     try {
-      const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 40_000, what: `cluster ready (${stderr()})` });
+      const ready = await waitFor(() => lines.find((l) => l.msg === 'cluster ready'), { timeoutMs: 70_000, what: `cluster ready (${stderr()})` });
       const listening = await waitFor(() => {
         const found = lines.filter((l) => l.msg === 'listening');
         return found.length === 2 ? found : undefined;
