@@ -340,7 +340,7 @@ export const RewriteSpec = z
           const reason = unsafePatternReason(p);
           if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
         }),
-        substitution: z.string(),
+        substitution: z.string().regex(/^[^?#\s]*$/, { error: 'expected a path (no "?", "#" or spaces): the query string is kept as it came' }),
       })
       .optional(),
   })
