@@ -204,14 +204,14 @@ function route(ex: Exchange): Promise<void> | undefined {
   ex.route = rt;
   ex.routeName = rt.name;
   ex.responsePolicy = rt.response ?? null;
+  // Client-address rules come before anything else the route asks (identity, limits).
+  if (rt.ipAccess !== undefined && !rt.ipAccess(ex.client)) throw new GatewayError('FORBIDDEN', 'This client address may not use this route');
   if (rt.rewrite === undefined) ex.upstreamPath = upstreamPath(match, path) + query;
   else {
     const rewritten = rewritePath(rt.rewrite, path, normalizePath);
     if (rewritten === undefined) throw new GatewayError('BAD_REQUEST', 'The rewritten path is not a valid path');
     ex.upstreamPath = rewritten + query;
   }
-  // Client-address rules come before anything else the route asks (identity, limits).
-  if (rt.ipAccess !== undefined && !rt.ipAccess(ex.client)) throw new GatewayError('FORBIDDEN', 'This client address may not use this route');
   // Redirects and CORS preflights are answered here (issue 16).
   if (rt.redirect !== undefined || rt.cors !== undefined) {
     const answered = answerAtEdge(rt, snap, req, ex.res, ex.requestId, authority, path, query, ex.deps.draining());

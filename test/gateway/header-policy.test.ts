@@ -51,6 +51,7 @@ describe('header policy, rewrites, redirects, CORS (issue 16)', () => {
           cors: { origins: ['https://app.example.com', 'https://*.example.org'], methods: ['GET', 'PUT'], headers: ['x-token', 'content-type'], exposeHeaders: ['x-total'], credentials: true, maxAge: '10m' },
         },
         { name: 'plain', match: { pathPrefix: '/plain' }, upstream: 'up' },
+        { name: 'escape', match: { pathPrefix: '/escape' }, upstream: 'up', rewrite: { regex: { pattern: '^/escape', substitution: '/../..' } } },
       ],
       upstreams: { up: { targets: [{ url: up.url }] }, pooled: { targets: [{ url: pooled.url }], hostRewrite: 'pool.internal' } },
     });
@@ -143,6 +144,15 @@ describe('header policy, rewrites, redirects, CORS (issue 16)', () => {
     const r = await h1(agent, `${t.url}/api/x/../items/8`);
     expect(r.status).toBe(200);
     expect(seen(up, '/v2/items/8')).toBeDefined();
+  });
+
+  it('error/a rewrite whose result climbs above / is refused with 400; nothing forwarded', async () => {
+    const before = up.seen.length;
+    for (const r of await both('/escape/x')) {
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.body).error.code).toBe('BAD_REQUEST');
+    }
+    expect(up.seen.length).toBe(before);
   });
 
   it('ok/redirects are answered at the edge with Location and x-request-id (h1 and h2)', async () => {
