@@ -16,6 +16,7 @@ import { compileJwtAuth } from '../identity/jwt.js';
 import type { CounterStore } from '../store/counter-store.js';
 import type { CompiledRetries, CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import type { PoolRegistry } from './registries.js';
+import { compileGlobalResponseHeaders, compileRoutePolicy, hostRewriteFor } from './compile-policy.js';
 
 export interface CompileDeps {
   readonly pools: PoolRegistry;
@@ -43,8 +44,8 @@ function compileRetries(spec: RetriesSpec | undefined): CompiledRetries | undefi
   });
 }
 
-function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string, clock: Clock): CompiledRoute {
-  const split = activeRouteUpstreams(route).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight }));
+function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string, clock: Clock, spec: GatewaySpec): CompiledRoute {
+  const split = activeRouteUpstreams(route).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight, hostRewrite: hostRewriteFor(route, spec, r.name) }));
   return Object.freeze({
     name: route.name,
     stripPrefix: route.stripPrefix,
@@ -56,6 +57,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
     jwt: route.auth?.jwt ? compileJwtAuth(route.auth.jwt, baseDir, clock) : undefined,
     limits: compileLimitPolicy(route.name, route.rateLimit, route.quota),
     ipAccess: route.ipAccess === undefined ? undefined : compileIpAccess(route.ipAccess, `routes.${route.name}.ipAccess`),
+    ...compileRoutePolicy(route, spec),
   });
 }
 
@@ -63,7 +65,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
 export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSnapshot {
   const pools = new Map<string, PoolRuntime>();
   for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up, spec.dns));
-  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock) }));
+  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock, spec) }));
   return Object.freeze({
     generation: deps.generation,
     configHash: deps.configHash,
@@ -81,6 +83,7 @@ export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSn
         strip: new Set(spec.security.stripRequestHeaders.map((h) => h.toLowerCase())),
       }),
     }),
+    responseHeaders: compileGlobalResponseHeaders(spec),
     isTrustedProxy: compileTrustedProxies(spec.trustedProxies),
     store: deps.store,
     gatewayId: deps.gatewayId,

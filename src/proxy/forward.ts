@@ -8,6 +8,8 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { constants as h2constants } from 'node:http2';
 import { HOP_BY_HOP, connectionTokens } from '../http/hop-headers.js';
 import { ClientGoneError, RetryableStatusError, UpstreamTimeoutError } from './classify.js';
+import { applyResponsePolicy, type ResponsePolicy } from '../http/response-policy.js';
+import { createCompressor, flushCompressor, type Compressor, type Encoding } from '../http/compress.js';
 
 export { RetryableStatusError };
 
@@ -33,6 +35,10 @@ export interface AttemptRequest {
   readonly requestId: string;
   /** Other headers the gateway adds to the response (RateLimit fields), or null. */
   readonly extraResponseHeaders: Readonly<Record<string, string>> | null;
+  /** The route's response header policy, CORS and compression (issue 16), or null: most routes have none. */
+  readonly responsePolicy: ResponsePolicy | null;
+  /** A request header by lower-case name (read by the response policy only). */
+  header(name: string): string | undefined;
 }
 
 /** Where an attempt reports. */
@@ -93,6 +99,12 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   // Listeners are made only when needed: most attempts never see backpressure.
   #onDrain: (() => void) | null = null;
   #onClientClose: () => void;
+  /** The compressing stream between upstream body and client (issue 16), when the response is compressed. */
+  #z: Compressor | null = null;
+  #zEncoding: Encoding = 'gzip';
+  /** Chunked upstream body: flush after every chunk so a streamed response keeps streaming. */
+  #zFlush = false;
+  #upstreamDone = false;
 
   constructor(res: ClientResponse, req: AttemptRequest, sink: AttemptSink) {
     this.#res = res;
@@ -124,7 +136,8 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     this.#finish(err);
     const abort = this.#abort;
-    if (abort) abort(err);
+    if (abort && !this.#upstreamDone) abort(err);
+    if (this.#z !== null) this.#z.destroy();
     if (this.#headersSent && !clientGone) destroyMidResponse(this.#res);
   }
 
@@ -170,6 +183,12 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
       else headers[name] = [prev, value];
     }
     headers['x-request-id'] = this.#req.requestId;
+    const policy = this.#req.responsePolicy;
+    if (policy !== null) {
+      const chunked = headers['content-length'] === undefined;
+      const enc = applyResponsePolicy(headers, policy, statusCode, this.#req);
+      if (enc !== undefined) this.#startCompression(enc, (policy.compression as { level: number }).level, chunked);
+    }
     const extra = this.#req.extraResponseHeaders;
     if (extra !== null) for (const name in extra) headers[name] = extra[name] as string;
     this.#headersSent = true;
@@ -185,9 +204,45 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     return true;
   }
 
+  /**
+   * Puts a zlib stream between the upstream body and the client. Backpressure runs both ways: the
+   * compressor's input buffer full → undici pauses until the compressor drains; the client's buffer
+   * full → the compressor pauses until the client drains.
+   */
+  #startCompression(enc: Encoding, level: number, flushEachChunk: boolean): void {
+    const z = createCompressor(enc, level);
+    this.#z = z;
+    this.#zEncoding = enc;
+    this.#zFlush = flushEachChunk;
+    const res = this.#res as ServerResponse;
+    let onResDrain: (() => void) | null = null;
+    z.on('data', (c: Buffer) => {
+      if (res.write(c)) return;
+      z.pause();
+      if (onResDrain === null) {
+        onResDrain = () => z.resume();
+        res.on('drain', onResDrain);
+      }
+    });
+    z.on('drain', () => this.#resume?.());
+    z.once('end', () => {
+      if (onResDrain !== null) res.removeListener('drain', onResDrain);
+      if (this.#finished) return;
+      res.end();
+      this.#finish(null);
+    });
+    z.once('error', (err: Error) => this.#fail(err, false));
+  }
+
   onData(chunk: Buffer): boolean {
     if (this.#finished) return false;
     this.#bytes += chunk.length;
+    const z = this.#z;
+    if (z !== null) {
+      const more = z.write(chunk);
+      if (this.#zFlush) flushCompressor(z, this.#zEncoding);
+      return more;
+    }
     if ((this.#res as ServerResponse).write(chunk)) return true;
     // Backpressure: undici pauses until 'drain' (listened for only once it is needed).
     if (this.#onDrain === null) {
@@ -199,10 +254,17 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
 
   onComplete(trailers: string[] | Buffer[] | UpstreamTrailerObject | null): void {
     if (this.#finished) return;
+    this.#upstreamDone = true;
     const res = this.#res;
     if (trailers !== null && isH2(res)) {
       const t = trailerRecord(trailers);
       if (t !== undefined) res.addTrailers(t);
+    }
+    if (this.#z !== null) {
+      // The response ends (and the attempt finishes) once the compressor has written its last bytes.
+      this.#clearTimer();
+      this.#z.end();
+      return;
     }
     res.end();
     this.#finish(null);

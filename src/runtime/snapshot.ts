@@ -11,6 +11,11 @@ import type { LimitPolicy } from '../policy/rate-limit.js';
 import type { CounterStore } from '../store/counter-store.js';
 import type { Identity } from '../core/types.js';
 import type { HeaderPolicy } from '../http/request-headers.js';
+import type { CompiledHeaderOps } from '../http/header-policy.js';
+import type { CompiledCors } from '../http/cors.js';
+import type { CompiledRedirect } from '../http/redirect.js';
+import type { ResponsePolicy } from '../http/response-policy.js';
+import type { CompiledRewrite } from '../router/rewrite.js';
 
 export type AuthzVerdict = 'ok' | 'unauthenticated' | 'forbidden';
 
@@ -44,13 +49,23 @@ export interface CompiledRoute {
   readonly timeoutMs: number;
   readonly retries: CompiledRetries | undefined;
   /** Pools with their split weights; a single entry for `upstream`. */
-  readonly split: readonly { readonly pool: PoolRuntime; readonly weight: number }[];
+  /** `hostRewrite`: the route's, else the pool's; undefined sends the client's authority. */
+  readonly split: readonly { readonly pool: PoolRuntime; readonly weight: number; readonly hostRewrite?: string | undefined }[];
   readonly totalWeight: number;
   readonly mtlsAllow: ((spiffeId: string | undefined) => AuthzVerdict) | undefined;
   readonly jwt: { verify(authorization: string | undefined): Promise<Readonly<Record<string, unknown>>> } | undefined;
   readonly limits: LimitPolicy | undefined;
   /** `ipAccess`: true when the client address may use the route; undefined when the route has no rules. */
   readonly ipAccess: ((ip: string) => boolean) | undefined;
+  /** Request header policy (global, then route), or undefined (issue 16). */
+  readonly requestHeaders: CompiledHeaderOps | undefined;
+  /** Response header policy, CORS and compression, or undefined when the route has none. */
+  readonly response: ResponsePolicy | undefined;
+  readonly rewrite: CompiledRewrite | undefined;
+  /** A redirect route answers at the edge and has no upstream. */
+  readonly redirect: CompiledRedirect | undefined;
+  /** Preflights are answered at the edge; the response path adds the actual-request headers. */
+  readonly cors: CompiledCors | undefined;
 }
 
 export interface DataLimits {
@@ -69,6 +84,8 @@ export interface RuntimeSnapshot {
   readonly routes: RouteTable<CompiledRoute>;
   readonly pools: ReadonlyMap<string, PoolRuntime>;
   readonly limits: DataLimits;
+  /** The global response header policy, for answers made before a route matched (issue 16). */
+  readonly responseHeaders: CompiledHeaderOps | undefined;
   readonly isTrustedProxy: (ip: string) => boolean;
   readonly store: CounterStore;
   /** The gateway's own SPIFFE id (the `By=` of x-forwarded-client-cert). */

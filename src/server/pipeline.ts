@@ -21,7 +21,10 @@ import { clientAddressOf } from '../http/client-address.js';
 import { checkRequestHeaders, dropFromRequest, forwardedHeader, isWebSocketHandshake } from '../http/request-headers.js';
 import { HOP_BY_HOP, connectionTokens, h2ForbiddenHeader, keepTe } from '../http/hop-headers.js';
 import { matchRoute, type RouteMatch, type RouteQuery } from '../router/match.js';
-import { upstreamPath } from '../router/rewrite.js';
+import { rewritePath, upstreamPath } from '../router/rewrite.js';
+import { applyToList } from '../http/header-policy.js';
+import { decorateEdgeAnswer, type ResponsePolicy } from '../http/response-policy.js';
+import { answerAtEdge } from './edge-answer.js';
 import { evaluateLimits, type LimitVerdict } from '../policy/rate-limit.js';
 import { beginAttempt, endAttempt, pick, observeResult, tryAcquire, release } from '../upstream/pool.js';
 import { hashKeyOf } from '../upstream/hash-key.js';
@@ -71,6 +74,8 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   upstreamPath = '';
   /** RateLimit fields (and `connection: close` while draining); null when there are none. */
   extraResponseHeaders: Record<string, string> | null = null;
+  /** The route's response policy (header policy, CORS, compression), or null. */
+  responsePolicy: ResponsePolicy | null = null;
   hashKey = '';
   deadline = 0;
   attemptStart = 0;
@@ -198,9 +203,24 @@ function route(ex: Exchange): Promise<void> | undefined {
   const rt = match.value;
   ex.route = rt;
   ex.routeName = rt.name;
-  ex.upstreamPath = upstreamPath(match, path) + query;
+  ex.responsePolicy = rt.response ?? null;
   // Client-address rules come before anything else the route asks (identity, limits).
   if (rt.ipAccess !== undefined && !rt.ipAccess(ex.client)) throw new GatewayError('FORBIDDEN', 'This client address may not use this route');
+  if (rt.rewrite === undefined) ex.upstreamPath = upstreamPath(match, path) + query;
+  else {
+    const rewritten = rewritePath(rt.rewrite, path, normalizePath);
+    if (rewritten === undefined) throw new GatewayError('BAD_REQUEST', 'The rewritten path is not a valid path');
+    ex.upstreamPath = rewritten + query;
+  }
+  // Redirects and CORS preflights are answered here (issue 16).
+  if (rt.redirect !== undefined || rt.cors !== undefined) {
+    const answered = answerAtEdge(rt, snap, req, ex.res, ex.requestId, authority, path, query, ex.deps.draining());
+    if (answered !== undefined) {
+      ex.status = answered === 0 ? 499 : answered;
+      finish(ex);
+      return undefined;
+    }
+  }
 
   const contentLength = headerOf(req, 'content-length');
   if (contentLength !== undefined && Number(contentLength) > snap.limits.maxBodyBytes) {
@@ -270,7 +290,7 @@ function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: 
       cookie: (n: string) => cookieOf(headerOf(ex.req, 'cookie'), n),
     });
   }
-  ex.upstreamHeaders = buildUpstreamHeaders(ex, identity, authority);
+  ex.upstreamHeaders = buildUpstreamHeaders(ex, identity, authority, entry.hostRewrite ?? authority);
   ex.deadline = ex.start + rt.timeoutMs;
   if (rt.retries !== undefined) entry.pool.retryBudget.recordRequest(ex.deps.clock.now());
   attempt(ex);
@@ -312,7 +332,7 @@ function cookieOf(header: string | undefined, name: string): string | undefined 
  */
 const REPLACED = new Set(['x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent', 'host', 'expect']);
 
-function buildUpstreamHeaders(ex: Exchange, identity: Identity, authority: string): string[] {
+function buildUpstreamHeaders(ex: Exchange, identity: Identity, authority: string, upstreamHost: string): string[] {
   const { req, snap, raw, h2, peer } = ex;
   const tokens = h2 ? undefined : connectionTokens(req.headers.connection);
   const out: string[] = [];
@@ -328,8 +348,13 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, authority: strin
     if (tokens !== undefined && tokens.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  // The original authority goes upstream (like Envoy and HAProxy; nginx would send the target's).
-  if (authority !== '') out.push('host', authority, 'x-forwarded-host', authority);
+  // Header policy (global, then route) acts on the client's headers only: the gateway's own come after.
+  const ops = ex.route?.requestHeaders;
+  if (ops !== undefined) applyToList(out, ops);
+  // The original authority goes upstream (like Envoy and HAProxy; nginx would send the target's),
+  // unless the route or pool has a hostRewrite; x-forwarded-host keeps the original.
+  if (authority !== '') out.push('host', upstreamHost, 'x-forwarded-host', authority);
+  else if (upstreamHost !== '') out.push('host', upstreamHost);
   out.push(
     'x-forwarded-for',
     forwardedFor(headerOf(req, 'x-forwarded-for'), peer, snap.isTrustedProxy(peer)),
@@ -496,7 +521,10 @@ function fail(ex: Exchange, err: unknown): void {
   }
   const gerr = err instanceof ClientGoneError || err instanceof RequestBodyError ? classifyUpstreamError(err).error : toGatewayError(err);
   const closeAfter = gerr.code === 'PAYLOAD_TOO_LARGE' || ex.deps.draining();
-  const status = sendError(ex.res, gerr, ex.requestId, ex.extraResponseHeaders ?? undefined, closeAfter);
+  const policy = ex.route?.response;
+  const decorate =
+    policy === undefined && ex.snap.responseHeaders === undefined ? undefined : (h: Record<string, string | string[]>) => decorateEdgeAnswer(h, policy, ex.snap.responseHeaders, headerOf(ex.req, 'origin'));
+  const status = sendError(ex.res, gerr, ex.requestId, ex.extraResponseHeaders ?? undefined, closeAfter, decorate);
   if (status !== 0 && gerr.code === 'PAYLOAD_TOO_LARGE' && ex.h2) {
     // The h2 counterpart of `connection: close`: once the 413 is out, RST_STREAM(NO_ERROR) tells the
     // client to stop sending the rest of the body (RFC 9113 §8.1), which nobody will read.

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
+import { badHeaderValueReason, badOriginReason, protectedHeaderReason, unsafePatternReason, type HeaderDirection } from './policy-rules.js';
 
 const duration = z
   .string({ error: 'expected a duration like "1s"' })
@@ -260,6 +261,118 @@ export const WeightedUpstreamSpec = z.strictObject({
   weight: z.number().int().min(0).default(1),
 });
 
+/** host[:port] for Host rewrites and redirects. */
+const authority = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, { error: 'expected host or host:port' });
+
+/** `set`/`add`/`remove` of one direction; names the gateway owns are refused at their key's path (http/header-policy.ts). */
+const headerOps = (direction: HeaderDirection) =>
+  z
+    .strictObject({
+      set: z.record(z.string(), z.string()).optional(),
+      add: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+      remove: z.array(z.string()).optional(),
+    })
+    .superRefine((ops, ctx) => {
+      const name = (n: string, path: PropertyKey[]): void => {
+        const reason = protectedHeaderReason(n, direction);
+        if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason, path });
+      };
+      const value = (v: string, path: PropertyKey[]): void => {
+        const reason = badHeaderValueReason(v);
+        if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason, path });
+      };
+      for (const [n, v] of Object.entries(ops.set ?? {})) {
+        name(n, ['set', n]);
+        value(v, ['set', n]);
+      }
+      for (const [n, v] of Object.entries(ops.add ?? {})) {
+        name(n, ['add', n]);
+        for (const one of typeof v === 'string' ? [v] : v) value(one, ['add', n]);
+      }
+      (ops.remove ?? []).forEach((n, i) => name(n, ['remove', i]));
+    });
+
+/** Header policy (issue 16): applied global first, then the route. */
+export const HeadersPolicySpec = z.strictObject({
+  request: headerOps('request').optional(),
+  response: headerOps('response').optional(),
+});
+
+const mediaRange = z.string().regex(/^[a-z0-9!#$&^_.+-]+\/(\*|\*\+[a-z0-9!#$&^_.-]+|[a-z0-9!#$&^_.+-]+)$/i, {
+  error: 'expected a media type like text/*, application/json or application/*+json',
+});
+
+/** Global compression settings; a route's `compression` overrides them key by key. */
+export const CompressionSpec = z.strictObject({
+  enabled: z.boolean().default(false),
+  types: z.array(mediaRange).default(['text/*', 'application/json', 'application/javascript', 'application/xml', 'image/svg+xml', 'application/*+json', 'application/*+xml']),
+  minBytes: z.number().int().min(0).default(1024),
+  level: z.number().int().min(1).max(9).default(5),
+});
+export const RouteCompressionSpec = z.strictObject({
+  enabled: z.boolean().optional(),
+  types: z.array(mediaRange).optional(),
+  minBytes: z.number().int().min(0).optional(),
+  level: z.number().int().min(1).max(9).optional(),
+});
+
+const headerToken = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name' });
+
+export const CorsSpec = z
+  .strictObject({
+    origins: z.array(z.string().refine((o) => badOriginReason(o) === undefined, { error: 'expected an origin like https://app.example.com, https://*.example.com or *' })).min(1),
+    methods: z.array(z.string().regex(/^[A-Z]+$/, { error: 'expected an upper-case HTTP method' })).default(['GET', 'HEAD', 'POST']),
+    headers: z.array(headerToken).default([]),
+    exposeHeaders: z.array(headerToken).default([]),
+    credentials: z.boolean().default(false),
+    maxAge: duration.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.credentials) return;
+    c.origins.forEach((o, i) => {
+      if (o === '*') ctx.addIssue({ code: 'custom', message: '"*" cannot be used with credentials: true (browsers refuse it); list the origins', path: ['origins', i] });
+    });
+    c.headers.forEach((h, i) => {
+      if (h === '*') ctx.addIssue({ code: 'custom', message: '"*" cannot be used with credentials: true; list the headers', path: ['headers', i] });
+    });
+  });
+
+export const RewriteSpec = z
+  .strictObject({
+    prefix: z.string().startsWith('/', { error: 'expected a path starting with "/"' }).optional(),
+    regex: z
+      .strictObject({
+        pattern: z.string().superRefine((p, ctx) => {
+          const reason = unsafePatternReason(p);
+          if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
+        }),
+        substitution: z.string().regex(/^[^?#\s]*$/, { error: 'expected a path (no "?", "#" or spaces): the query string is kept as it came' }),
+      })
+      .optional(),
+  })
+  .refine((r) => (r.prefix === undefined) !== (r.regex === undefined), { error: 'set exactly one of prefix, regex' });
+
+export const RedirectSpec = z
+  .strictObject({
+    scheme: z.enum(['http', 'https']).optional(),
+    host: authority.optional(),
+    path: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a path starting with "/" (no query)' }).optional(),
+    prefix: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a path starting with "/" (no query)' }).optional(),
+    stripQuery: z.boolean().default(false),
+    status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)], { error: 'expected 301, 302, 307 or 308' }).default(301),
+  })
+  .refine((r) => r.path === undefined || r.prefix === undefined, { error: 'set at most one of path, prefix' });
+
+/** Cross-key checks of a route's header/rewrite/redirect keys, reported at their paths. */
+function checkRoutePolicy(r: { match: { pathPrefix?: string | undefined }; stripPrefix: boolean; upstream?: string | undefined; upstreams?: unknown; redirect?: { prefix?: string | undefined } | undefined; rewrite?: { prefix?: string | undefined } | undefined }, ctx: z.RefinementCtx): void {
+  if (r.redirect !== undefined && (r.upstream !== undefined || r.upstreams !== undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'a redirect route has no upstream: remove upstream/upstreams', path: ['redirect'] });
+  }
+  if (r.redirect?.prefix !== undefined && r.match.pathPrefix === undefined) ctx.addIssue({ code: 'custom', message: 'needs match.pathPrefix', path: ['redirect', 'prefix'] });
+  if (r.rewrite?.prefix !== undefined && r.match.pathPrefix === undefined) ctx.addIssue({ code: 'custom', message: 'needs match.pathPrefix', path: ['rewrite', 'prefix'] });
+  if (r.rewrite !== undefined && r.stripPrefix) ctx.addIssue({ code: 'custom', message: 'set either stripPrefix or rewrite (rewrite.prefix: "/" strips)', path: ['rewrite'] });
+}
+
 export const RouteSpec = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a name of letters, digits, "_", "." or "-"' }),
@@ -274,10 +387,18 @@ export const RouteSpec = z
     retries: RetriesSpec.optional(),
     /** Client-address rules, checked before identity: a denied or (with `allow`) unlisted address gets 403. */
     ipAccess: z.strictObject({ allow: z.array(cidr).default([]), deny: z.array(cidr).default([]) }).optional(),
+    /** Header policy, CORS, rewrites, redirects and compression (issue 16). */
+    headers: HeadersPolicySpec.optional(),
+    hostRewrite: authority.optional(),
+    rewrite: RewriteSpec.optional(),
+    redirect: RedirectSpec.optional(),
+    cors: CorsSpec.optional(),
+    compression: RouteCompressionSpec.optional(),
   })
-  .refine((r) => (r.upstream === undefined) !== (r.upstreams === undefined), {
+  .refine((r) => r.redirect !== undefined || (r.upstream === undefined) !== (r.upstreams === undefined), {
     error: 'set exactly one of upstream, upstreams',
-  });
+  })
+  .superRefine(checkRoutePolicy);
 
 export const TargetSpec = z.strictObject({
   url: z.string().regex(/^(https?:\/\/[^/?#]+|dns\+srv:\/\/_[A-Za-z0-9-]+\._(tcp|udp)(\.[A-Za-z0-9_-]+)+)\/?$/, {
@@ -318,6 +439,8 @@ export const UpstreamSpec = z.strictObject({
   protocol: z.enum(['http1', 'h2']).optional(),
   /** Targets naming a host or SRV record: re-resolved this often instead of on the TTL (within dns.minInterval..maxInterval). */
   resolveInterval: positiveDuration.optional(),
+  /** The Host sent to this pool's targets (a route's `hostRewrite` wins). */
+  hostRewrite: authority.optional(),
 });
 
 /** `127.0.0.1`, `127.0.0.1:5353`, `::1`, `[::1]:5353`: what node:dns `setServers` takes. */
@@ -369,6 +492,8 @@ export const GatewaySpec = z.strictObject({
   store: StoreSpec.prefault({}),
   limits: LimitsSpec.prefault({}),
   security: SecuritySpec.prefault({}),
+  headers: HeadersPolicySpec.optional(),
+  compression: CompressionSpec.prefault({}),
   routes: z.array(RouteSpec).default([]),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), UpstreamSpec).default({}),
   dns: DnsSpec.prefault({}),
@@ -393,3 +518,6 @@ export type LimitsSpec = z.infer<typeof LimitsSpec>;
 export type TlsSpec = z.infer<typeof TlsSpec>;
 export type CaSpec = z.infer<typeof CaSpec>;
 export type StoreSpec = z.infer<typeof StoreSpec>;
+export type HeadersPolicySpec = z.infer<typeof HeadersPolicySpec>;
+export type CompressionSpec = z.infer<typeof CompressionSpec>;
+export type CorsSpec = z.infer<typeof CorsSpec>;
