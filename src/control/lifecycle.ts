@@ -26,6 +26,7 @@ import { prepareReload, tlsChanged, type LiveConfig, type PreparedReload, type R
 import type { Scheduler } from '../core/scheduler.js';
 import { compileSnapshot } from './compile.js';
 import { PoolRegistry } from './registries.js';
+import { SharedResources } from './resources.js';
 import type { AdminServer, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
@@ -149,8 +150,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     upstreamTls: { current: () => tls.workloadCredentials() },
   });
 
+  const resources = new SharedResources();
   const build = (cfg: LoadedConfig, st: ManagedStore, generation: number): RuntimeSnapshot =>
     compileSnapshot(cfg.spec, {
+      resources: resources.lease(),
+      random,
+      logger,
       pools: registry,
       store: st.store,
       gatewayId: tls.gatewayId,
@@ -164,11 +169,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const holder = new SnapshotHolder(build(firstLoaded, firstStore, 1));
 
   let draining = false;
+  const accessLog = createAccessLog(logger, clock, accessOut, spec.accessLog.fields);
   const startTls = tls.listenerTls();
   const app = await createPublicApp({
     tls: startTls,
     limits: listenerLimits(spec),
-    pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
+    pipeline: { holder, clock, random, metrics, logger, accessLog, draining: () => draining },
     random,
     fixed: guardCaPlugin(tls.caPlugin(), guardNow, {
       get retryAfterSec() {
@@ -236,6 +242,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     holder,
     server: app.server,
     registry,
+    resources,
     tls,
     createStore: (st) => createStoreFor(st, storeDeps),
     build,
@@ -273,6 +280,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
     await rebindSideListeners(next.spec);
+    accessLog.setFields(next.spec.accessLog.fields);
     const nextGuard = { ...edgeGuardLimits(next.spec), ...opts.edgeGuard };
     if (JSON.stringify(nextGuard) !== JSON.stringify(guardLimits)) {
       guardLimits = nextGuard;
@@ -391,6 +399,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock, front);
       redirect?.close();
       await registry.closeAll();
+      await resources.closeAll();
       await live.store.close();
       tls.close();
       await adminRef.app?.close();

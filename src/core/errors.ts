@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'NO_HEALTHY_UPSTREAM'
   | 'STORE_UNAVAILABLE'
   | 'OVERLOADED'
+  | 'AUTH_UNAVAILABLE'
   | 'REQUEST_TIMEOUT'
   | 'UPSTREAM_TIMEOUT';
 
@@ -41,6 +42,7 @@ export const STATUS = {
   NO_HEALTHY_UPSTREAM: 503,
   STORE_UNAVAILABLE: 503,
   OVERLOADED: 503,
+  AUTH_UNAVAILABLE: 503,
   REQUEST_TIMEOUT: 408,
   UPSTREAM_TIMEOUT: 504,
 } as const satisfies Record<ErrorCode, number>;
@@ -99,6 +101,7 @@ export const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'Upstream timed out',
   URI_TOO_LONG: 'The request target is too long',
   OVERLOADED: 'The gateway is overloaded; retry shortly',
+  AUTH_UNAVAILABLE: 'The authorization service is unavailable',
   REQUEST_TIMEOUT: 'The request body did not arrive in time',
 };
 

@@ -10,6 +10,8 @@ import type { LimitPolicy } from '../policy/rate-limit.js';
 import type { CounterStore } from '../store/counter-store.js';
 import type { Identity } from '../core/types.js';
 import type { HeaderPolicy } from '../http/request-headers.js';
+import type { ForwardAuth } from '../policy/forward-auth.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export type AuthzVerdict = 'ok' | 'unauthenticated' | 'forbidden';
 
@@ -45,6 +47,8 @@ export interface CompiledRoute {
   readonly limits: LimitPolicy | undefined;
   /** `ipAccess`: true when the client address may use the route; undefined when the route has no rules. */
   readonly ipAccess: ((ip: string) => boolean) | undefined;
+  /** `auth.forward`: the auth service asked before the request goes upstream. */
+  readonly forwardAuth: ForwardAuth | undefined;
 }
 
 export interface DataLimits {
@@ -69,4 +73,8 @@ export interface RuntimeSnapshot {
   readonly gatewayId: string;
   /** Identity of the TLS peer of a request; cached per socket by the implementation. */
   readonly peerIdentity: (socket: unknown) => Identity;
+  /** `tracing`: undefined when off (then the pipeline makes no trace objects). */
+  readonly tracing: Tracing | undefined;
+  /** Keys of the shared resources (control/resources.ts) this snapshot holds. */
+  readonly resources: ReadonlySet<string>;
 }
