@@ -6,6 +6,7 @@
 import { Pool } from 'undici';
 import { durationMs } from '../core/duration.js';
 import type { Random } from '../core/random.js';
+import type { Clock } from '../core/clock.js';
 import type { ForwardAuthSpec, TracingSpec } from '../spec/schema.js';
 import { compileForwardAuth, type ForwardAuth } from '../policy/forward-auth.js';
 import { createTracing, type Tracing } from '../telemetry/tracing.js';
@@ -37,7 +38,7 @@ export function compileForwardAuthFor(spec: ForwardAuthSpec, resources: Resource
   );
 }
 
-export function compileTracingFor(spec: TracingSpec, resources: ResourceLease, random: Random, logger: Logger): Tracing | undefined {
+export function compileTracingFor(spec: TracingSpec, resources: ResourceLease, random: Random, clock: Clock, logger: Logger): Tracing | undefined {
   const endpoint = spec.otlpEndpoint;
   if (endpoint === undefined) return undefined;
   const opts = {
@@ -51,7 +52,7 @@ export function compileTracingFor(spec: TracingSpec, resources: ResourceLease, r
   };
   return resources.obtain(
     `tracing\0${JSON.stringify(opts)}`,
-    () => createTracing(opts, random, logger),
+    () => createTracing(opts, random, clock, logger),
     (t) => t.shutdown(),
   );
 }

@@ -73,7 +73,7 @@ export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSn
   const pools = new Map<string, PoolRuntime>();
   for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up));
   const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock, deps.resources) }));
-  const tracing = compileTracingFor(spec.tracing, deps.resources, deps.random, deps.logger);
+  const tracing = compileTracingFor(spec.tracing, deps.resources, deps.random, deps.clock, deps.logger);
   return Object.freeze({
     generation: deps.generation,
     configHash: deps.configHash,

@@ -13,6 +13,7 @@ import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanEx
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Random } from '../core/random.js';
+import type { Clock } from '../core/clock.js';
 import { parseTraceparent } from '../http/traceparent.js';
 import type { Logger } from './logger.js';
 
@@ -49,15 +50,15 @@ function nonZeroHex(random: Random, bytes: 8 | 16): string {
 const EXPORT_WARN_INTERVAL_MS = 10_000;
 
 /** Starts a provider exporting to `opts.otlpEndpoint`; span and trace ids come from `random`. */
-export function createTracing(opts: TracingOptions, random: Random, logger: Logger): Tracing {
+export function createTracing(opts: TracingOptions, random: Random, clock: Clock, logger: Logger): Tracing {
   const otlp = new OTLPTraceExporter({ url: opts.otlpEndpoint, timeoutMillis: opts.exportTimeoutMs });
   let lastWarn = -Infinity;
   // The SDK reports export failures only to its global diag logger: they go to ours instead.
   const exporter: SpanExporter = {
     export(spans: ReadableSpan[], done) {
       otlp.export(spans, (result) => {
-        if (result.code !== 0 && Date.now() - lastWarn > EXPORT_WARN_INTERVAL_MS) {
-          lastWarn = Date.now();
+        if (result.code !== 0 && clock.monotonic() - lastWarn > EXPORT_WARN_INTERVAL_MS) {
+          lastWarn = clock.monotonic();
           logger.warn({ msg: 'trace export failed', endpoint: opts.otlpEndpoint, spans: spans.length, err: String(result.error) });
         }
         done(result);
