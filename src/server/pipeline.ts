@@ -33,7 +33,6 @@ import { pickWeighted } from '../proxy/split.js';
 import { sendUpgrade } from '../proxy/websocket.js';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { SnapshotHolder } from '../runtime/holder.js';
 import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
@@ -100,8 +99,8 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   peer = '';
   /** The client address (http/client-address.ts): limits, hashing, ipAccess and the access log. */
   client = '';
-  /** The TLS socket (the access log's `tls` field). */
-  socket: TLSSocket | undefined = undefined;
+  /** The negotiated TLS version (the access log's `tls`), read while the socket is surely there. */
+  tls: string | undefined = undefined;
   /** The request's trace when `tracing` is on (telemetry/tracing.ts); undefined when off. */
   trace: RequestTrace | undefined = undefined;
   /** The `traceparent` sent upstream (tracing off), for the access log's trace id. */
@@ -195,7 +194,7 @@ function route(ex: Exchange): Promise<void> | undefined {
   const socket = tlsSocketOf(req);
   ex.peer = clientIpOf(peerAddressOf(socket) ?? '');
   ex.client = clientAddressOf(ex.peer, headerOf(req, 'x-forwarded-for'), snap.isTrustedProxy);
-  ex.socket = socket;
+  ex.tls = tlsVersionOf(socket);
   if (snap.tracing !== undefined) startTrace(ex, snap.tracing);
   // For HTTP/2 the compat `rawHeaders` getter builds a new array on every access: take it once.
   ex.raw = req.rawHeaders;
@@ -558,7 +557,7 @@ function finish(ex: Exchange, err?: unknown, code?: string, nowMono = ex.deps.cl
     identity: ex.identityKey,
     traceId: ex.trace !== undefined ? ex.trace.traceId : ex.traceparent === '' ? undefined : ex.traceparent.slice(3, 35),
     host: ex.host,
-    tls: tlsVersionOf(ex.socket),
+    tls: ex.tls,
     userAgent: headerOf(ex.req, 'user-agent'),
   };
   if (ex.trace !== undefined) endTrace(ex.trace, ex.route?.name, ex.status, code, record.path, ex.host);

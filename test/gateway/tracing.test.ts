@@ -188,6 +188,7 @@ describe('tracing over OTLP/HTTP', () => {
     const spans = await waitFor(() => (spansOf(traceId).length >= 2 ? spansOf(traceId) : undefined), { timeoutMs: 10_000, what: 'h2 spans' });
     const server = spans.find((s) => s.kind === SERVER) as OtlpSpan;
     expect(attr(server, 'network.protocol.version')).toBe('2');
+    expect(t.logs.find({ msg: 'request', requestId: res.headers['x-request-id'] })[0]).toMatchObject({ proto: 'h2', tls: 'TLSv1.3', userAgent: 'h2-client', traceId });
     expect(spans.find((s) => s.kind === CLIENT)?.parentSpanId).toBe(server.spanId);
 
     const missing = await h2(session, '/nowhere');
