@@ -128,6 +128,17 @@ function fullLine(logger: Logger, clock: Clock, stream: { write(s: string): unkn
     }
     return f;
   };
+  // identity, host and user agent repeat from request to request: their quoted form is kept too
+  // (bounded like the fragments; a client's made-up values past that are quoted per line).
+  const quoted = new Map<string, string>();
+  const qc = (v: string): string => {
+    let f = quoted.get(v);
+    if (f === undefined) {
+      f = q(v);
+      if (quoted.size < MAX_FRAGMENTS) quoted.set(v, f);
+    }
+    return f;
+  };
   return (r) => {
     let line =
       head +
@@ -155,12 +166,12 @@ function fullLine(logger: Logger, clock: Clock, stream: { write(s: string): unkn
       r.bytes;
     if (r.code !== undefined) line += ',"code":' + q(r.code);
     if (r.err !== undefined) line += ',"err":' + JSON.stringify(r.err);
-    if (r.identity !== undefined) line += ',"identity":' + q(r.identity);
+    if (r.identity !== undefined) line += ',"identity":' + qc(r.identity);
     // Trace ids are lowercase hex and TLS versions node's own names: nothing to escape.
     if (r.traceId !== undefined) line += ',"traceId":"' + r.traceId + '"';
-    if (r.host !== undefined) line += ',"host":' + q(r.host);
+    if (r.host !== undefined) line += ',"host":' + qc(r.host);
     if (r.tls !== undefined) line += ',"tls":"' + r.tls + '"';
-    if (r.userAgent !== undefined) line += ',"userAgent":' + q(r.userAgent);
+    if (r.userAgent !== undefined) line += ',"userAgent":' + qc(r.userAgent);
     stream.write(line + '}\n');
   };
 }
