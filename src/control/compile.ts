@@ -14,6 +14,10 @@ import { compileMtlsAllow } from '../policy/authz.js';
 import { compileIpAccess } from '../policy/ip-access.js';
 import { compileJwtAuth } from '../identity/jwt.js';
 import type { CounterStore } from '../store/counter-store.js';
+import { compileForwardAuthFor, compileTracingFor } from './compile-observe.js';
+import type { ResourceLease } from './resources.js';
+import type { Random } from '../core/random.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { CompiledRetries, CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import type { PoolRegistry } from './registries.js';
 import { compileGlobalResponseHeaders, compileRoutePolicy, hostRewriteFor } from './compile-policy.js';
@@ -30,6 +34,10 @@ export interface CompileDeps {
   readonly baseDir: string;
   /** The gateway's clock: JWT exp/nbf are judged by it. */
   readonly clock: Clock;
+  /** Forward-auth pools and the tracer come from here (shared across reloads while unchanged). */
+  readonly resources: ResourceLease;
+  readonly random: Random;
+  readonly logger: Logger;
 }
 
 const ms = durationMs;
@@ -44,7 +52,7 @@ function compileRetries(spec: RetriesSpec | undefined): CompiledRetries | undefi
   });
 }
 
-function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string, clock: Clock, spec: GatewaySpec): CompiledRoute {
+function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>, baseDir: string, clock: Clock, spec: GatewaySpec, resources: ResourceLease): CompiledRoute {
   const split = activeRouteUpstreams(route).map((r) => Object.freeze({ pool: pools.get(r.name) as PoolRuntime, weight: r.weight, hostRewrite: hostRewriteFor(route, spec, r.name) }));
   return Object.freeze({
     name: route.name,
@@ -58,6 +66,7 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
     limits: compileLimitPolicy(route.name, route.rateLimit, route.quota),
     ipAccess: route.ipAccess === undefined ? undefined : compileIpAccess(route.ipAccess, `routes.${route.name}.ipAccess`),
     ...compileRoutePolicy(route, spec),
+    forwardAuth: route.auth?.forward ? compileForwardAuthFor(route.auth.forward, resources) : undefined,
   });
 }
 
@@ -65,7 +74,8 @@ function compileRoute(route: RouteSpec, pools: ReadonlyMap<string, PoolRuntime>,
 export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSnapshot {
   const pools = new Map<string, PoolRuntime>();
   for (const [name, up] of Object.entries(spec.upstreams)) pools.set(name, deps.pools.obtain(name, up, spec.dns));
-  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock, spec) }));
+  const entries: RouteEntry<CompiledRoute>[] = spec.routes.map((r) => ({ spec: r, value: compileRoute(r, pools, deps.baseDir, deps.clock, spec, deps.resources) }));
+  const tracing = compileTracingFor(spec.tracing, deps.resources, deps.random, deps.clock, deps.logger);
   return Object.freeze({
     generation: deps.generation,
     configHash: deps.configHash,
@@ -88,5 +98,7 @@ export function compileSnapshot(spec: GatewaySpec, deps: CompileDeps): RuntimeSn
     store: deps.store,
     gatewayId: deps.gatewayId,
     peerIdentity: deps.peerIdentity,
+    tracing,
+    resources: deps.resources.keys,
   });
 }

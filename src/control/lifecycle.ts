@@ -29,6 +29,7 @@ import { PoolRegistry } from './registries.js';
 import type { AdminServer, ClusterView, ReloadResult, ServeAdmin } from '../runtime/view.js';
 import { OverrideRegistry } from './overrides.js';
 import type { OverrideRecord } from '../runtime/overrides.js';
+import { SharedResources } from './resources.js';
 import { createTlsSource, type TlsSource } from './tls-source.js';
 import { createStoreFor, type ClusterStoreLink, type ManagedStore } from './store-factory.js';
 import { createEdgeGuard, type EdgeGuard, type EdgeGuardOptions } from '../policy/edge-guard.js';
@@ -167,8 +168,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     overrides,
   });
 
+  const resources = new SharedResources();
   const build = (cfg: LoadedConfig, st: ManagedStore, generation: number): RuntimeSnapshot =>
     compileSnapshot(cfg.spec, {
+      resources: resources.lease(),
+      random,
+      logger,
       pools: registry,
       store: st.store,
       gatewayId: tls.gatewayId,
@@ -184,11 +189,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   await registry.resolved();
 
   let draining = false;
+  const accessLog = createAccessLog(logger, clock, accessOut, spec.accessLog.fields);
   const startTls = tls.listenerTls();
   const app = await createPublicApp({
     tls: startTls,
     limits: listenerLimits(spec),
-    pipeline: { holder, clock, random, metrics, logger, accessLog: createAccessLog(logger, clock, accessOut), draining: () => draining },
+    pipeline: { holder, clock, random, metrics, logger, accessLog, draining: () => draining },
     random,
     fixed: guardCaPlugin(tls.caPlugin(), guardNow, {
       get retryAfterSec() {
@@ -256,6 +262,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     holder,
     server: app.server,
     registry,
+    resources,
     tls,
     createStore: (st) => createStoreFor(st, storeDeps),
     build,
@@ -293,6 +300,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const w of next.warnings) logger.warn({ msg: 'config warning', problem: formatIssue(w) });
     metrics.configReloads.labels('success').inc();
     await rebindSideListeners(next.spec);
+    accessLog.setFields(next.spec.accessLog.fields);
     const nextGuard = { ...edgeGuardLimits(next.spec), ...opts.edgeGuard };
     if (JSON.stringify(nextGuard) !== JSON.stringify(guardLimits)) {
       guardLimits = nextGuard;
@@ -412,6 +420,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await drain(app, ms(live.loaded.spec.shutdown.drainTimeout), clock, front);
       redirect?.close();
       await registry.closeAll();
+      await resources.closeAll();
       await live.store.close();
       tls.close();
       await adminRef.app?.close();

@@ -18,6 +18,7 @@ import type { PoolRuntime, RuntimeSnapshot } from '../runtime/snapshot.js';
 import { applyLimits, applyListenerTls, type ListenerLimits, type ListenerTls } from '../server/listener.js';
 import type { GatewaySpec } from '../spec/schema.js';
 import type { PoolRegistry } from './registries.js';
+import type { SharedResources } from './resources.js';
 import type { ManagedStore } from './store-factory.js';
 import type { PreparedTls, TlsSource } from './tls-source.js';
 
@@ -34,6 +35,7 @@ export interface ReloadDeps {
   readonly holder: SnapshotHolder;
   readonly server: Http2SecureServer;
   readonly registry: PoolRegistry;
+  readonly resources: SharedResources;
   readonly tls: Pick<TlsSource, 'prepare'>;
   createStore(spec: GatewaySpec['store']): Promise<ManagedStore>;
   build(cfg: LoadedConfig, store: ManagedStore, generation: number): RuntimeSnapshot;
@@ -51,9 +53,11 @@ export interface PreparedReload {
 export async function prepareReload(next: LoadedConfig, deps: ReloadDeps): Promise<PreparedReload> {
   const { live, registry } = deps;
   const running = new Set<PoolRuntime>(deps.holder.current.pools.values());
+  const runningResources = deps.holder.current.resources;
   let newStore: ManagedStore | undefined;
   const free = async (): Promise<void> => {
     await registry.discardExcept(new Set(), running);
+    await deps.resources.discardExcept(new Set(), runningResources);
     if (newStore !== undefined) await newStore.close();
   };
   let tls: PreparedTls;
@@ -105,6 +109,7 @@ export async function prepareReload(next: LoadedConfig, deps: ReloadDeps): Promi
         void old.close();
       }
       await registry.retire(new Set(snapshot.pools.values()));
+      await deps.resources.retire(snapshot.resources);
     },
     discard: async () => {
       once();

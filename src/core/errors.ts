@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'CA_UNAVAILABLE'
   | 'OVERLOADED'
+  | 'AUTH_UNAVAILABLE'
   | 'REQUEST_TIMEOUT'
   | 'UPSTREAM_TIMEOUT';
 
@@ -45,6 +46,7 @@ export const STATUS = {
   STORE_UNAVAILABLE: 503,
   CA_UNAVAILABLE: 503,
   OVERLOADED: 503,
+  AUTH_UNAVAILABLE: 503,
   REQUEST_TIMEOUT: 408,
   UPSTREAM_TIMEOUT: 504,
 } as const satisfies Record<ErrorCode, number>;
@@ -105,6 +107,7 @@ export const DEFAULT_MESSAGE: Readonly<Record<ErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'Upstream timed out',
   URI_TOO_LONG: 'The request target is too long',
   OVERLOADED: 'The gateway is overloaded; retry shortly',
+  AUTH_UNAVAILABLE: 'The authorization service is unavailable',
   REQUEST_TIMEOUT: 'The request body did not arrive in time',
 };
 

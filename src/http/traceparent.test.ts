@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../core/random.js';
-import { continueTraceparent } from './traceparent.js';
+import { continueTraceparent, parseTraceparent } from './traceparent.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -54,5 +54,15 @@ describe('continueTraceparent', () => {
     let calls = 0;
     const zerosFirst = { next: () => 0, hex: (bytes: number) => (calls++ < 2 ? '00'.repeat(bytes) : 'ab'.repeat(bytes)) };
     expect(continueTraceparent(undefined, zerosFirst)).toBe(`00-${'ab'.repeat(16)}-${'ab'.repeat(8)}-01`);
+  });
+});
+
+describe('parseTraceparent', () => {
+  it('ok/reads the fields of a valid value, by the same rules as continueTraceparent', () => {
+    expect(parseTraceparent(`00-${TRACE}-${PARENT}-01`)).toEqual({ traceId: TRACE, parentId: PARENT, flags: 1, flagsHex: '01' });
+    expect(parseTraceparent(`01-${TRACE}-${PARENT}-00-future`)).toEqual({ traceId: TRACE, parentId: PARENT, flags: 0, flagsHex: '00' });
+    for (const bad of [`ff-${TRACE}-${PARENT}-01`, `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE}-${PARENT}-01-x`, `00-${TRACE.toUpperCase()}-${PARENT}-01`, '']) {
+      expect(parseTraceparent(bad)).toBeUndefined();
+    }
   });
 });

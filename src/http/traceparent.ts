@@ -57,6 +57,13 @@ export function continueTraceparent(value: string | undefined, random: Random): 
   }
 }
 
+/** The fields of a valid incoming `traceparent` (the rules of `continueTraceparent`), else undefined. */
+export function parseTraceparent(value: string): { traceId: string; parentId: string; flags: number; flagsHex: string } | undefined {
+  if (!isValid(value)) return undefined;
+  const flagsHex = value.slice(53, 55);
+  return { traceId: value.slice(3, 35), parentId: value.slice(36, 52), flags: parseInt(flagsHex, 16), flagsHex };
+}
+
 function isValid(v: string): boolean {
   const n = v.length;
   if (n < VERSION_00_LENGTH) return false;

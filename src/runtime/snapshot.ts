@@ -16,6 +16,8 @@ import type { CompiledCors } from '../http/cors.js';
 import type { CompiledRedirect } from '../http/redirect.js';
 import type { ResponsePolicy } from '../http/response-policy.js';
 import type { CompiledRewrite } from '../router/rewrite.js';
+import type { ForwardAuth } from '../policy/forward-auth.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export type AuthzVerdict = 'ok' | 'unauthenticated' | 'forbidden';
 
@@ -66,6 +68,8 @@ export interface CompiledRoute {
   readonly redirect: CompiledRedirect | undefined;
   /** Preflights are answered at the edge; the response path adds the actual-request headers. */
   readonly cors: CompiledCors | undefined;
+  /** `auth.forward`: the auth service asked before the request goes upstream. */
+  readonly forwardAuth: ForwardAuth | undefined;
 }
 
 export interface DataLimits {
@@ -92,4 +96,8 @@ export interface RuntimeSnapshot {
   readonly gatewayId: string;
   /** Identity of the TLS peer of a request; cached per socket by the implementation. */
   readonly peerIdentity: (socket: unknown) => Identity;
+  /** `tracing`: undefined when off (then the pipeline makes no trace objects). */
+  readonly tracing: Tracing | undefined;
+  /** Keys of the shared resources (control/resources.ts) this snapshot holds. */
+  readonly resources: ReadonlySet<string>;
 }

@@ -42,6 +42,10 @@ import type { CompiledRoute, PoolRuntime, RuntimeSnapshot } from '../runtime/sna
 import { sendError, toGatewayError } from './error-reply.js';
 import { peerAddressOf, tlsSocketOf } from '../tls/peer.js';
 import { closeIfRevoked } from '../identity/mtls.js';
+import { withAuthHeaders, type ForwardAuth } from '../policy/forward-auth.js';
+import { beginAttemptSpan, beginTrace, endAttemptSpan, endTrace, type RequestTrace, type Tracing } from '../telemetry/tracing.js';
+import { sendDenial } from './forward-auth-reply.js';
+import { tlsVersionOf } from '../tls/peer.js';
 
 export interface PipelineDeps {
   readonly holder: SnapshotHolder;
@@ -100,6 +104,16 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
   peer = '';
   /** The client address (http/client-address.ts): limits, hashing, ipAccess and the access log. */
   client = '';
+  /** The negotiated TLS version (the access log's `tls`), read while the socket is surely there. */
+  tls: string | undefined = undefined;
+  /** The request's trace when `tracing` is on (telemetry/tracing.ts); undefined when off. */
+  trace: RequestTrace | undefined = undefined;
+  /** The `traceparent` sent upstream (tracing off), for the access log's trace id. */
+  traceparent = '';
+  /** Where the `traceparent` value sits in upstreamHeaders when sampled (each attempt writes its span there). */
+  traceparentAt = -1;
+  /** What a passed forward auth adds to the upstream request (flat name/value list). */
+  authHeaders: readonly string[] = NO_AUTH_HEADERS;
 
   constructor(
     readonly deps: PipelineDeps,
@@ -129,6 +143,8 @@ class Exchange implements AttemptRequest, AttemptSink, RouteQuery {
     onAttemptDone(this, error, headersSent, status, bytes);
   }
 }
+
+const NO_AUTH_HEADERS: readonly string[] = [];
 
 function headerOf(req: ClientRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -183,6 +199,8 @@ function route(ex: Exchange): Promise<void> | undefined {
   const socket = tlsSocketOf(req);
   ex.peer = clientIpOf(peerAddressOf(socket) ?? '');
   ex.client = clientAddressOf(ex.peer, headerOf(req, 'x-forwarded-for'), snap.isTrustedProxy);
+  ex.tls = tlsVersionOf(socket);
+  if (snap.tracing !== undefined) startTrace(ex, snap.tracing);
   // For HTTP/2 the compat `rawHeaders` getter builds a new array on every access: take it once.
   ex.raw = req.rawHeaders;
   if (h2) checkH2Headers(ex.raw, snap.limits.maxHeaderBytes);
@@ -248,8 +266,11 @@ function route(ex: Exchange): Promise<void> | undefined {
   return afterIdentity(ex, identity, clientIp, authority, path);
 }
 
-function afterIdentity(ex: Exchange, identity: Identity, clientIp: string, authority: string, path: string): Promise<void> | undefined {
+function afterIdentity(ex: Exchange, identity: Identity, clientIp: string, authority: string, path: string, authorized = false): Promise<void> | undefined {
   const rt = ex.route as CompiledRoute;
+  if (rt.forwardAuth !== undefined && !authorized) {
+    return askForwardAuth(ex, rt.forwardAuth, identity, authority).then((pass) => (pass ? afterIdentity(ex, identity, clientIp, authority, path, true) : undefined));
+  }
   if (identity !== ANONYMOUS) ex.identityKey = identityKey(identity);
   if (rt.limits !== undefined) {
     const ctx = { ip: clientIp, routeName: rt.name, identity, header: (n: string) => headerOf(ex.req, n) };
@@ -291,6 +312,8 @@ function afterLimits(ex: Exchange, verdict: LimitVerdict | undefined, identity: 
     });
   }
   ex.upstreamHeaders = buildUpstreamHeaders(ex, identity, authority, entry.hostRewrite ?? authority);
+  if (rt.forwardAuth !== undefined) ex.upstreamHeaders = withAuthHeaders(ex.upstreamHeaders, rt.forwardAuth.config.responseHeaders, ex.authHeaders);
+  if (ex.trace?.sampled === true) ex.traceparentAt = ex.upstreamHeaders.lastIndexOf('traceparent') + 1;
   ex.deadline = ex.start + rt.timeoutMs;
   if (rt.retries !== undefined) entry.pool.retryBudget.recordRequest(ex.deps.clock.now());
   attempt(ex);
@@ -365,7 +388,7 @@ function buildUpstreamHeaders(ex: Exchange, identity: Identity, authority: strin
     'x-request-id',
     ex.requestId,
     'traceparent',
-    continueTraceparent(headerOf(req, 'traceparent'), ex.deps.random),
+    upstreamTraceparent(ex),
   );
   if (identity.spiffeId !== undefined && identity.certHash !== undefined) {
     out.push('x-forwarded-client-cert', formatXfcc({ by: snap.gatewayId, hash: identity.certHash, uri: identity.spiffeId }));
@@ -396,6 +419,9 @@ function attempt(ex: Exchange): void {
   // (a new value on every request) would create and tear down a list and its queue entry each time.
   const whole = Math.ceil(remaining);
   ex.timeoutMs = retries !== undefined && retries.perTryTimeoutMs > 0 ? Math.min(retries.perTryTimeoutMs, whole) : whole;
+  if (ex.traceparentAt > 0) {
+    ex.upstreamHeaders[ex.traceparentAt] = beginAttemptSpan(ex.snap.tracing as Tracing, ex.trace as RequestTrace, ex.method, pr.name, target.url, ex.attempts);
+  }
   if (ex.upgrade !== undefined) {
     sendUpgrade(dispatcher, ex.upgrade.socket, ex.upgrade.head, ex, ex);
     return;
@@ -427,6 +453,7 @@ function onAttemptDone(ex: Exchange, err: Error | null, headersSent: boolean, st
   release(pr.pool);
   const now = ex.deps.clock.monotonic();
   const gone = clientGone(ex.res);
+  if (ex.trace?.attempt !== undefined) endAttemptSpan(ex.trace, status, err === null ? undefined : gone ? 'client-gone' : classifyUpstreamError(err).outcome);
 
   if (err === null) {
     const outcome = status >= 500 ? 'http-5xx' : 'ok';
@@ -556,7 +583,68 @@ function finish(ex: Exchange, err?: unknown, code?: string, nowMono = ex.deps.cl
     bytes: ex.bytes,
     code,
     err: err === undefined ? undefined : err instanceof Error ? { type: err.name, message: err.message, code: (err as { code?: unknown }).code } : String(err),
+    identity: ex.identityKey,
+    traceId: ex.trace !== undefined ? ex.trace.traceId : ex.traceparent === '' ? undefined : ex.traceparent.slice(3, 35),
+    host: ex.host,
+    tls: ex.tls,
+    userAgent: headerOf(ex.req, 'user-agent'),
   };
+  if (ex.trace !== undefined) endTrace(ex.trace, ex.route?.name, ex.status, code, record.path, ex.host);
   if (ex.status >= 500 && code === 'INTERNAL') ex.deps.logger.error({ msg: 'request', ...record });
   else ex.deps.accessLog(record);
+}
+
+/** The `traceparent` for the upstream: continued as before when tracing is off; the trace's own when on. */
+function upstreamTraceparent(ex: Exchange): string {
+  const t = ex.trace;
+  if (t === undefined) return (ex.traceparent = continueTraceparent(headerOf(ex.req, 'traceparent'), ex.deps.random));
+  // Sampled: each attempt writes its CLIENT span's id here (attempt()).
+  return t.unsampledHeader;
+}
+
+function startTrace(ex: Exchange, tracing: Tracing): void {
+  ex.trace = beginTrace(tracing, headerOf(ex.req, 'traceparent'), ex.deps.random, {
+    method: ex.method,
+    client: ex.client,
+    userAgent: headerOf(ex.req, 'user-agent'),
+    h2: ex.h2,
+    requestId: ex.requestId,
+  });
+}
+
+/**
+ * Asks the route's auth service (policy/forward-auth.ts). Resolves true to go on (with `authHeaders`
+ * set); false when the denial was sent and the request finished; rejects with AUTH_UNAVAILABLE.
+ */
+function askForwardAuth(ex: Exchange, fa: ForwardAuth, identity: Identity, authority: string): Promise<boolean> {
+  const sub = identity.jwtClaims?.sub;
+  return fa
+    .check({
+      method: ex.method,
+      uri: ex.req.url ?? '',
+      host: authority,
+      client: ex.client,
+      xfcc: identity.spiffeId !== undefined && identity.certHash !== undefined ? formatXfcc({ by: ex.snap.gatewayId, hash: identity.certHash, uri: identity.spiffeId }) : undefined,
+      jwtSub: typeof sub === 'string' ? sub : undefined,
+      requestId: ex.requestId,
+      traceparent: ex.trace === undefined ? undefined : authTraceparent(ex.trace),
+      header: (n) => headerOf(ex.req, n),
+    })
+    .then((verdict) => {
+      if (verdict.pass) {
+        ex.authHeaders = verdict.headers;
+        return true;
+      }
+      if (ex.deps.draining() && !ex.h2) (ex.extraResponseHeaders ??= {}).connection = 'close';
+      const status = sendDenial(ex.res, verdict, ex.requestId, ex.extraResponseHeaders);
+      ex.status = status === 0 ? 499 : status;
+      finish(ex, undefined, undefined);
+      return false;
+    });
+}
+
+/** The auth request continues the request's trace (as a child of its SERVER span when sampled). */
+function authTraceparent(t: RequestTrace): string {
+  const server = t.server;
+  return server === undefined ? t.unsampledHeader : `00-${t.traceId}-${server.spanContext().spanId}-01`;
 }

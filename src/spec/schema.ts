@@ -251,9 +251,28 @@ export const JwtAuthSpec = z
     error: 'set exactly one of jwksUrl, jwksFile',
   });
 
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected a header name' });
+
+/** Forward auth (Traefik's forwardAuth, Envoy's ext_authz over HTTP): an HTTP service decides each request. */
+export const ForwardAuthSpec = z.strictObject({
+  /** The auth service: each request is asked as a GET to this URL (http:// or https://), with x-forwarded-method/-uri/-host/-for. */
+  url: z.string().regex(/^https?:\/\/[^/?#]+(\/[^#]*)?$/, { error: 'expected an http:// or https:// URL' }),
+  /** Client request headers copied to the auth request. */
+  headers: z.array(headerName).default(['authorization', 'cookie']),
+  /** Headers of a 2xx auth answer copied to the upstream request (client-sent copies are always dropped). */
+  responseHeaders: z.array(headerName).default([]),
+  /** Bound on the whole auth exchange (connect, answer, body). */
+  timeout: positiveDuration.default('1s'),
+  /** When the auth service cannot be reached or does not answer in time: deny (503 AUTH_UNAVAILABLE) or allow. */
+  failureMode: z.enum(['deny', 'allow']).default('deny'),
+  /** Largest auth-answer body returned to a denied client; a longer one is cut there. */
+  maxBodyBytes: z.number().int().min(0).max(1_048_576).default(65_536),
+});
+
 export const AuthSpec = z.strictObject({
   mtls: z.strictObject({ allow: z.array(spiffePattern).min(1) }).optional(),
   jwt: JwtAuthSpec.optional(),
+  forward: ForwardAuthSpec.optional(),
 });
 
 export const WeightedUpstreamSpec = z.strictObject({
@@ -480,6 +499,52 @@ export const SecuritySpec = z.strictObject({
 });
 export const ShutdownSpec = z.strictObject({ drainTimeout: duration.default('30s') });
 
+/** OpenTelemetry traces exported over OTLP/HTTP (JSON); off unless `otlpEndpoint` is set. */
+export const TracingSpec = z.strictObject({
+  /** The collector's traces URL, used as is (e.g. http://127.0.0.1:4318/v1/traces). Unset: tracing off. */
+  otlpEndpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /** Share of new traces sampled (0–1); a valid incoming traceparent's sampled flag decides for its trace. */
+  sampleRatio: z.number().min(0).max(1).default(1),
+  serviceName: z.string().min(1).default('tollgate'),
+  /** Batching of the exporter: spans wait at most this long before they are sent. */
+  flushInterval: positiveDuration.default('5s'),
+  /** Spans held for export; beyond it new spans are dropped. */
+  maxQueueSize: z.number().int().min(1).default(2048),
+  /** Spans per export request. */
+  maxBatchSize: z.number().int().min(1).default(512),
+  /** Bound on one export request. */
+  exportTimeout: positiveDuration.default('10s'),
+});
+
+export const ACCESS_LOG_FIELDS = [
+  'requestId',
+  'route',
+  'upstream',
+  'target',
+  'method',
+  'path',
+  'proto',
+  'client',
+  'status',
+  'durationMs',
+  'attempts',
+  'bytes',
+  'code',
+  'err',
+  'identity',
+  'traceId',
+  'host',
+  'tls',
+  'userAgent',
+] as const;
+
+/** The access line: one JSON object per request; `fields` chooses which request fields it carries. */
+export const AccessLogSpec = z.strictObject({
+  format: z.enum(['json']).default('json'),
+  /** Request fields of each line (level, time, service and msg are always there); default: all of them. */
+  fields: z.array(z.enum(ACCESS_LOG_FIELDS)).min(1).default([...ACCESS_LOG_FIELDS]),
+});
+
 export const GatewaySpec = z.strictObject({
   listen: ListenSpec.prefault({}),
   redirectHttp: z.strictObject({ port }).optional(),
@@ -494,6 +559,8 @@ export const GatewaySpec = z.strictObject({
   security: SecuritySpec.prefault({}),
   headers: HeadersPolicySpec.optional(),
   compression: CompressionSpec.prefault({}),
+  tracing: TracingSpec.prefault({}),
+  accessLog: AccessLogSpec.prefault({}),
   routes: z.array(RouteSpec).default([]),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), UpstreamSpec).default({}),
   dns: DnsSpec.prefault({}),
@@ -514,6 +581,9 @@ export type QuotaSpec = z.infer<typeof QuotaSpec>;
 export type RetriesSpec = z.infer<typeof RetriesSpec>;
 export type AuthSpec = z.infer<typeof AuthSpec>;
 export type JwtAuthSpec = z.infer<typeof JwtAuthSpec>;
+export type ForwardAuthSpec = z.infer<typeof ForwardAuthSpec>;
+export type TracingSpec = z.infer<typeof TracingSpec>;
+export type AccessLogSpec = z.infer<typeof AccessLogSpec>;
 export type LimitsSpec = z.infer<typeof LimitsSpec>;
 export type TlsSpec = z.infer<typeof TlsSpec>;
 export type CaSpec = z.infer<typeof CaSpec>;

@@ -52,4 +52,40 @@ describe('access log', () => {
     createAccessLog(createLogger({ destination: s, level: 'warn' }), new ManualClock())({ ...record, route: null, upstream: null, target: null });
     expect(s.lines).toEqual([]);
   });
+
+  const full = {
+    ...record,
+    client: '203.0.113.9',
+    identity: 'spiffe://tollgate.local/web',
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    host: 'api.example',
+    tls: 'TLSv1.3',
+    userAgent: 'curl/8 "quoted"',
+  };
+
+  it('ok/the default line carries every field: today\'s, then client, identity, trace id, host, TLS version and user agent', () => {
+    const s = sink();
+    createAccessLog(createLogger({ destination: s }), new ManualClock())({ ...full, code: 'NO_ROUTE' });
+    const line = JSON.parse(s.lines[0] as string) as Record<string, unknown>;
+    expect(line).toMatchObject({ ...full, code: 'NO_ROUTE' });
+    expect(Object.keys(line)).toEqual([
+      'level', 'time', 'service', 'msg', 'requestId', 'route', 'upstream', 'target', 'method', 'path', 'proto', 'client',
+      'status', 'durationMs', 'attempts', 'bytes', 'code', 'identity', 'traceId', 'host', 'tls', 'userAgent',
+    ]);
+  });
+
+  it('ok/accessLog.fields chooses the fields and their order; setFields changes them for the next line', () => {
+    const s = sink();
+    const log = createAccessLog(createLogger({ destination: s }), new ManualClock(), undefined, ['status', 'traceId', 'client', 'userAgent', 'code']);
+    log(full);
+    log.setFields(['requestId', 'tls']);
+    log(full);
+    log.setFields(['requestId', 'route', 'upstream', 'target', 'method', 'path', 'proto', 'client', 'status', 'durationMs', 'attempts', 'bytes', 'code', 'err', 'identity', 'traceId', 'host', 'tls', 'userAgent']);
+    log(full);
+    const [a, b, c] = s.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(Object.keys(a as object)).toEqual(['level', 'time', 'service', 'msg', 'status', 'traceId', 'client', 'userAgent']);
+    expect(a).toMatchObject({ status: 200, traceId: full.traceId, client: full.client, userAgent: full.userAgent });
+    expect(b).toEqual({ level: 'info', time: b?.time, service: 'tollgate', msg: 'request', requestId: 'r1', tls: 'TLSv1.3' });
+    expect(c).toMatchObject(full);
+  });
 });

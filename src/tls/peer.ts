@@ -34,3 +34,17 @@ export function peerAddressOf(socket: TLSSocket | undefined): string | undefined
   const raw = (socket as TLSSocket & { _parent?: object | null })._parent;
   return (raw !== undefined && raw !== null ? proxied.get(raw) : undefined) ?? socket.remoteAddress;
 }
+
+const TLS_VERSION = Symbol('tollgate.tlsVersion');
+
+/** The negotiated TLS version ("TLSv1.3"), read once per socket; undefined on a plain connection. */
+export function tlsVersionOf(socket: TLSSocket | undefined): string | undefined {
+  if (socket === undefined) return undefined;
+  const s = socket as TLSSocket & { [TLS_VERSION]?: string };
+  let v = s[TLS_VERSION];
+  if (v === undefined) {
+    v = socket.getProtocol() ?? '';
+    s[TLS_VERSION] = v;
+  }
+  return v === '' ? undefined : v;
+}
