@@ -26,9 +26,9 @@ trap cleanup EXIT
 taskset -c 1 node "$OUT/origin.mjs" & PIDS+=($!)
 PROF_DIR="$OUT/$(date -u +%Y%m%dT%H%M%S)-$$"
 mkdir -p "$PROF_DIR"
-T_START=$(date +%s%N)
 TG_ROOT=${TOLLGATE_ROOT:-$ROOT}
 [ "$TG_ROOT" = "$ROOT" ] || (cd "$TG_ROOT" && npm run --silent build >/dev/null)
+T_START=$(date +%s%N)
 taskset -c 0 node --cpu-prof --cpu-prof-dir="$PROF_DIR" "$TG_ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml" > "$OUT/tollgate.log" 2>&1 & TG=$!; PIDS+=("$TG")
 for _ in $(seq 1 150); do curl -sk --http1.1 "https://127.0.0.1:$PORT/bench" -o /dev/null 2>/dev/null && break; sleep 0.2; done
 curl -sfk --http1.1 "https://127.0.0.1:$PORT/bench" -o /dev/null || { echo "cpu-profile: tollgate did not answer" >&2; exit 1; }
