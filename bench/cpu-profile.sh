@@ -6,7 +6,7 @@
 #   TOLLGATE_ROOT=/path/to/other/checkout bash bench/cpu-profile.sh   # profile that checkout's build
 #
 # tollgate alone on CPU 0 (origin and load generator on CPU 1, as in cpu-pair.sh), a 3 s warm-up, then
-# SECONDS of load; SIGTERM writes the profile (bench/out/cpu-profile/*.cpuprofile, open it in Chrome
+# SECONDS of load; SIGTERM writes the profile (bench/out/cpu-profile/<time>-<pid>/*.cpuprofile, one directory per run; open it in Chrome
 # DevTools) and bench/lib/profile-top.mjs prints µs of self time per request (warm-up requests
 # left out: the samples before the measured load are skipped) and each entry's share of the non-idle time.
 # Loopback only; ports 28445 (tollgate), 28080 (origin), 28904 (admin), each + BENCH_PORT_OFFSET.
@@ -24,11 +24,12 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 taskset -c 1 node "$OUT/origin.mjs" & PIDS+=($!)
-rm -f "$OUT"/*.cpuprofile
-T_START=$(date +%s%N)
+PROF_DIR="$OUT/$(date -u +%Y%m%dT%H%M%S)-$$"
+mkdir -p "$PROF_DIR"
 TG_ROOT=${TOLLGATE_ROOT:-$ROOT}
 [ "$TG_ROOT" = "$ROOT" ] || (cd "$TG_ROOT" && npm run --silent build >/dev/null)
-taskset -c 0 node --cpu-prof --cpu-prof-dir="$OUT" "$TG_ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml" > "$OUT/tollgate.log" 2>&1 & TG=$!; PIDS+=("$TG")
+T_START=$(date +%s%N)
+taskset -c 0 node --cpu-prof --cpu-prof-dir="$PROF_DIR" "$TG_ROOT/bin/tollgate.js" start --config "$OUT/gateway.yaml" > "$OUT/tollgate.log" 2>&1 & TG=$!; PIDS+=("$TG")
 for _ in $(seq 1 150); do curl -sk --http1.1 "https://127.0.0.1:$PORT/bench" -o /dev/null 2>/dev/null && break; sleep 0.2; done
 curl -sfk --http1.1 "https://127.0.0.1:$PORT/bench" -o /dev/null || { echo "cpu-profile: tollgate did not answer" >&2; exit 1; }
 BODY="ok$(printf 'x%.0s' $(seq 62))"
@@ -52,7 +53,7 @@ T_LOAD=$(date +%s%N)
 n=$(load "$SECS" "$OUT/load.txt")
 kill -TERM "$TG"
 for _ in $(seq 1 100); do kill -0 "$TG" 2>/dev/null || break; sleep 0.1; done
-prof=$(ls -t "$OUT"/*.cpuprofile | head -1)
+prof=$(ls -t "$PROF_DIR"/*.cpuprofile | head -1)
 echo "cpu-profile: $PROTO, profile ${BENCH_PROFILE:-route}, $n requests measured (after $w warm-up), $prof"
 node "$BENCH_DIR/lib/profile-top.mjs" "$prof" "$n" "$TOP" --skip-ms=$(((T_LOAD - T_START) / 1000000))
 node "$BENCH_DIR/lib/profile-top.mjs" "$prof" "$n" 15 --by-file --skip-ms=$(((T_LOAD - T_START) / 1000000))

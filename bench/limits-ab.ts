@@ -5,6 +5,8 @@
  * client mixes: one client (every request of one connection: one identity) and 1,000 clients
  * taken in turn. Interleaved rounds, best of each: ns of CPU per request and B ÷ A.
  *
+ * Then the identity step of a request with a client certificate (peerVerdict + the XFCC element).
+ *
  * Run: BENCH_A_ROOT=/path/to/other/checkout npx tsx bench/limits-ab.ts
  */
 import { resolve } from 'node:path';
@@ -77,4 +79,60 @@ for (const clients of [1, 1000]) {
   }
   ratios.sort((p, q) => p - q);
   console.log(`${String(clients).padStart(4)} client(s): A ${bestA.toFixed(0)} ns/request, B ${bestB.toFixed(0)} ns/request (best of ${ROUNDS}); B ÷ A median ${(ratios[ROUNDS >> 1] as number).toFixed(3)}`);
+}
+
+// The identity step of a request with a client certificate: peerVerdict (cached per socket) and the
+// x-forwarded-client-cert element, on one connection's socket / certificate, A against B.
+interface IdSide {
+  readonly name: string;
+  readonly run: () => number;
+}
+async function idSide(name: string, root: string): Promise<IdSide> {
+  const url = (p: string): string => pathToFileURL(resolve(root, p)).href;
+  const mtls = (await import(url('src/identity/mtls.ts'))) as typeof import('../src/identity/mtls.js');
+  const fwd = (await import(url('src/http/forwarded.ts'))) as typeof import('../src/http/forwarded.js');
+  const { X509Certificate } = await import('node:crypto');
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(resolve(tmpdir(), 'tollgate-id-ab-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=ab',
+    '-addext', 'subjectAltName=URI:spiffe://bench.partner/load', '-keyout', resolve(dir, 'k.pem'), '-out', resolve(dir, 'c.pem')], { stdio: 'ignore' });
+  const x = new X509Certificate(readFileSync(resolve(dir, 'c.pem')));
+  const leaf = { raw: x.raw, serialNumber: x.serialNumber, valid_to: x.validTo, subjectaltname: x.subjectAltName ?? '' };
+  const socket = { authorized: true, getPeerCertificate: () => leaf };
+  const anchor = { cert: x, trustDomains: new Set(['bench.partner']), own: false, source: 'ab' };
+  const trust = { anchors: () => [anchor], isRevoked: () => false, now: () => Date.now() };
+  return {
+    name,
+    run() {
+      let sink = 0;
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < N; i++) {
+        const id = mtls.peerVerdict(socket, trust).identity;
+        if (id.spiffeId !== undefined && id.certHash !== undefined) sink += fwd.formatXfcc({ by: 'spiffe://tollgate.local/tollgate', hash: id.certHash, uri: id.spiffeId }).length;
+      }
+      const used = process.cpuUsage(t0);
+      if (sink === 0) throw new Error('no identity');
+      return ((used.user + used.system) * 1000) / N;
+    },
+  };
+}
+const ia = await idSide('A', aRoot);
+const ib = await idSide('B', resolve(import.meta.dirname, '..'));
+ia.run();
+ib.run();
+{
+  let bestA = Infinity;
+  let bestB = Infinity;
+  const ratios: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const x = ia.run();
+    const y = ib.run();
+    bestA = Math.min(bestA, x);
+    bestB = Math.min(bestB, y);
+    ratios.push(y / x);
+  }
+  ratios.sort((p, q) => p - q);
+  console.log(`identity + xfcc, one connection: A ${bestA.toFixed(0)} ns/request, B ${bestB.toFixed(0)} ns/request (best of ${ROUNDS}); B ÷ A median ${(ratios[ROUNDS >> 1] as number).toFixed(3)}`);
 }
