@@ -705,7 +705,7 @@ export function soakReport(r: SoakResult, how: string): string {
     lines.push(
       '## Gateway warning and error lines',
       '',
-      'Expected: the counter store reported unreachable (an error line, by design) and back while Redis is down or a',
+      'Expected: the counter store and the CA state store (both in Redis) reported unreachable (an error line each, by design) and back while Redis is down or a',
       'command times out on the loaded machine; the flapping target reported unhealthy and healthy.',
       '',
       '| level: msg | lines |',
