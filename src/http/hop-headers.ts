@@ -3,19 +3,9 @@
  * forwarded, plus the HTTP/2 connection-specific headers a request must not carry at all (RFC 9113 §8.2.2).
  */
 
-/** Always hop-by-hop, whatever Connection says. Lower-case names. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-]);
+import { HOP_BY_HOP } from '../core/hop-by-hop.js';
+
+export { HOP_BY_HOP };
 
 /** Connection-specific headers that make an HTTP/2 request malformed (RFC 9113 §8.2.2). */
 export const H2_CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([

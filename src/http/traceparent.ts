@@ -30,7 +30,7 @@ const ZERO_16 = '0'.repeat(16);
 const ZERO_32 = '0'.repeat(32);
 
 /** 8 or 16 random bytes as hex, never all zeros (the invalid id; at 64+ bits practically never drawn). */
-function nonZeroHex(random: Random, bytes: 8 | 16): string {
+export function nonZeroHex(random: Random, bytes: 8 | 16): string {
   const zero = bytes === 8 ? ZERO_16 : ZERO_32;
   for (;;) {
     const hex = random.hex(bytes);

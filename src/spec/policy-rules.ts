@@ -1,26 +1,15 @@
 /**
  * Checks the schema runs on header policies, CORS origins and rewrite patterns (issue 16). spec/ may
  * import only core/, so the lists live here; src/http/header-policy.test.ts checks they cover the
- * data path's own (HOP_BY_HOP, IDENTITY_HEADERS).
+ * data path's own (IDENTITY_HEADERS; the hop-by-hop list is core/hop-by-hop.ts, shared).
  */
+
+import { HOP_BY_HOP } from '../core/hop-by-hop.js';
 
 export type HeaderDirection = 'request' | 'response';
 
-/** Hop-by-hop and framing names (http/hop-headers.ts HOP_BY_HOP, plus content-length) and the request id. */
-const ALWAYS_PROTECTED: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'content-length',
-  'x-request-id',
-]);
+/** Hop-by-hop and framing names (core/hop-by-hop.ts, plus content-length) and the request id. */
+const ALWAYS_PROTECTED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'x-request-id']);
 /** Request names the gateway sets itself (http/request-headers.ts IDENTITY_HEADERS and its own). */
 const REQUEST_PROTECTED: ReadonlySet<string> = new Set([
   'forwarded',

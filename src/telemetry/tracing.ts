@@ -14,7 +14,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Random } from '../core/random.js';
 import type { Clock } from '../core/clock.js';
-import { parseTraceparent } from '../http/traceparent.js';
+import { nonZeroHex, parseTraceparent } from '../http/traceparent.js';
 import type { Logger } from './logger.js';
 
 export interface TracingOptions {
@@ -33,17 +33,6 @@ export interface Tracing {
   readonly sampleRatio: number;
   /** Exports what is queued and stops. */
   shutdown(): Promise<void>;
-}
-
-const ZERO_16 = '0'.repeat(16);
-const ZERO_32 = '0'.repeat(32);
-
-function nonZeroHex(random: Random, bytes: 8 | 16): string {
-  const zero = bytes === 8 ? ZERO_16 : ZERO_32;
-  for (;;) {
-    const hex = random.hex(bytes);
-    if (hex !== zero) return hex;
-  }
 }
 
 /** Export failures are logged at most this often. */
