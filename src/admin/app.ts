@@ -12,12 +12,9 @@ import { registerConfigView } from './config-view.js';
 import { compileAdminHostPolicy, crossOriginRefusal, isAdminHostAllowed } from './guard.js';
 import { bearerMatches, resolveAdminToken } from './auth.js';
 import { registerOperations } from './operations.js';
+import { adminError } from './error.js';
 
 export type AdminApp = AdminServer;
-
-function forbidden(message: string): string {
-  return JSON.stringify({ error: { code: 'FORBIDDEN', message } });
-}
 
 function isStateChanging(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
@@ -50,12 +47,12 @@ export async function createAdminApp(
   app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     const code = status === 500 ? 'INTERNAL' : codeForClientStatus(status);
-    return reply.code(status).header('content-type', 'application/json').send(JSON.stringify({ error: { code, message: status === 500 ? 'Internal error' : err.message } }));
+    return adminError(reply, code, status === 500 ? 'Internal error' : err.message, { status });
   });
   app.addHook('onRequest', async (req, reply) => {
     const h = req.headers;
     if (!isAdminHostAllowed(hosts, h.host)) {
-      return reply.code(403).header('content-type', 'application/json').send(forbidden('Host not allowed on the admin API'));
+      return adminError(reply, 'FORBIDDEN', 'Host not allowed on the admin API');
     }
     const why = crossOriginRefusal(req.method, {
       origin: h.origin,
@@ -64,14 +61,10 @@ export async function createAdminApp(
       host: h.host,
     });
     if (why !== undefined) {
-      return reply.code(403).header('content-type', 'application/json').send(forbidden(`Cross-origin request refused (${why})`));
+      return adminError(reply, 'FORBIDDEN', `Cross-origin request refused (${why})`);
     }
     if (token !== undefined && isStateChanging(req.method) && !bearerMatches(token, h.authorization)) {
-      return reply
-        .code(401)
-        .header('content-type', 'application/json')
-        .header('www-authenticate', 'Bearer realm="tollgate-admin"')
-        .send(JSON.stringify({ error: { code: 'UNAUTHENTICATED', message: 'This admin request needs the admin bearer token' } }));
+      return adminError(reply, 'UNAUTHENTICATED', 'This admin request needs the admin bearer token', { headers: { 'www-authenticate': 'Bearer realm="tollgate-admin"' } });
     }
     return undefined;
   });

@@ -12,18 +12,16 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
-import { GatewayError, type ErrorCode } from '../core/errors.js';
+import { GatewayError } from '../core/errors.js';
 import { compileLimitPolicy } from '../policy/rate-limit.js';
 import { limitKeyFor } from '../policy/limit-key.js';
 import { OverrideRefused, type OverrideActor, type TargetAdminState } from '../runtime/overrides.js';
 import type { GatewayView } from '../runtime/view.js';
 import { quotaWindow } from '../store/quota-window.js';
 import { StoreUnavailableError } from '../store/counter-store.js';
+import { adminError } from './error.js';
 
 /** The admin's JSON error shape (the public one without a request id). */
-export function adminError(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json').header('cache-control', 'no-store').send(JSON.stringify({ error: { code, message } }));
-}
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -34,7 +32,7 @@ function field(body: unknown, name: string): unknown {
 }
 
 function refused(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof OverrideRefused) return adminError(reply, err.status, err.status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', err.message);
+  if (err instanceof OverrideRefused) return adminError(reply, err.status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', err.message);
   throw err;
 }
 
@@ -43,7 +41,7 @@ function refused(reply: FastifyReply, err: unknown): FastifyReply {
  * the admin token was required and presented).
  */
 export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: { clock: Clock; actor: (req: FastifyRequest) => OverrideActor }): void {
-  const unavailable = (reply: FastifyReply): FastifyReply => adminError(reply, 404, 'NOT_FOUND', 'runtime overrides are not available in this process');
+  const unavailable = (reply: FastifyReply): FastifyReply => adminError(reply, 'NOT_FOUND', 'runtime overrides are not available in this process');
 
   app.get('/overrides', async (_req, reply) => {
     if (gw.overrides === undefined) return unavailable(reply);
@@ -58,9 +56,9 @@ export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: 
     const state = str(field(req.body, 'state'));
     const reason = field(req.body, 'reason');
     if (upstream === undefined || target === undefined || state === undefined) {
-      return adminError(reply, 400, 'BAD_REQUEST', 'body must be JSON {"upstream": "…", "target": "<url or host:port>", "state": "drain|healthy|unhealthy"}');
+      return adminError(reply, 'BAD_REQUEST', 'body must be JSON {"upstream": "…", "target": "<url or host:port>", "state": "drain|healthy|unhealthy"}');
     }
-    if (reason !== undefined && typeof reason !== 'string') return adminError(reply, 400, 'BAD_REQUEST', 'reason must be a string');
+    if (reason !== undefined && typeof reason !== 'string') return adminError(reply, 'BAD_REQUEST', 'reason must be a string');
     try {
       return reply.send({ override: ov.setTarget(upstream, target, state as TargetAdminState, opts.actor(req), reason) });
     } catch (err) {
@@ -74,9 +72,9 @@ export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: 
     const q = req.query as Record<string, unknown>;
     const upstream = str(q.upstream);
     const target = str(q.target);
-    if (upstream === undefined || target === undefined) return adminError(reply, 400, 'BAD_REQUEST', 'query must name upstream and target');
+    if (upstream === undefined || target === undefined) return adminError(reply, 'BAD_REQUEST', 'query must name upstream and target');
     const cleared = ov.clearTarget(upstream, target, opts.actor(req));
-    if (cleared === undefined) return adminError(reply, 404, 'NOT_FOUND', `no override on target "${target}" of upstream "${upstream}"`);
+    if (cleared === undefined) return adminError(reply, 'NOT_FOUND', `no override on target "${target}" of upstream "${upstream}"`);
     return reply.send({ cleared });
   });
 
@@ -86,8 +84,8 @@ export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: 
     const upstream = str(field(req.body, 'upstream'));
     const tier = str(field(req.body, 'tier'));
     const reason = field(req.body, 'reason');
-    if (upstream === undefined || tier === undefined) return adminError(reply, 400, 'BAD_REQUEST', 'body must be JSON {"upstream": "…", "tier": "primary|backup"}');
-    if (reason !== undefined && typeof reason !== 'string') return adminError(reply, 400, 'BAD_REQUEST', 'reason must be a string');
+    if (upstream === undefined || tier === undefined) return adminError(reply, 'BAD_REQUEST', 'body must be JSON {"upstream": "…", "tier": "primary|backup"}');
+    if (reason !== undefined && typeof reason !== 'string') return adminError(reply, 'BAD_REQUEST', 'reason must be a string');
     try {
       return reply.send({ override: ov.setTier(upstream, tier as 'primary' | 'backup', opts.actor(req), reason) });
     } catch (err) {
@@ -99,9 +97,9 @@ export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: 
     const ov = gw.overrides;
     if (ov === undefined) return unavailable(reply);
     const upstream = str((req.query as Record<string, unknown>).upstream);
-    if (upstream === undefined) return adminError(reply, 400, 'BAD_REQUEST', 'query must name upstream');
+    if (upstream === undefined) return adminError(reply, 'BAD_REQUEST', 'query must name upstream');
     const cleared = ov.clearTier(upstream, opts.actor(req));
-    if (cleared === undefined) return adminError(reply, 404, 'NOT_FOUND', `no forced tier on upstream "${upstream}"`);
+    if (cleared === undefined) return adminError(reply, 'NOT_FOUND', `no forced tier on upstream "${upstream}"`);
     return reply.send({ cleared });
   });
 
@@ -109,12 +107,12 @@ export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: 
     const q = req.query as Record<string, unknown>;
     const key = str(q.key);
     const routeName = str(q.route);
-    if (key === undefined) return adminError(reply, 400, 'BAD_REQUEST', 'query must name key (an IP, SPIFFE id, header or claim value, as the route\'s quota.by counts it)');
-    if (key.length > 1024) return adminError(reply, 400, 'BAD_REQUEST', 'key is too long');
+    if (key === undefined) return adminError(reply, 'BAD_REQUEST', 'query must name key (an IP, SPIFFE id, header or claim value, as the route\'s quota.by counts it)');
+    if (key.length > 1024) return adminError(reply, 'BAD_REQUEST', 'key is too long');
     const routes = gw.spec.routes.filter((r) => routeName === undefined || r.name === routeName);
-    if (routeName !== undefined && routes.length === 0) return adminError(reply, 404, 'NOT_FOUND', `no route "${routeName}"`);
+    if (routeName !== undefined && routes.length === 0) return adminError(reply, 'NOT_FOUND', `no route "${routeName}"`);
     const withQuota = routes.filter((r) => r.quota !== undefined);
-    if (routeName !== undefined && withQuota.length === 0) return adminError(reply, 404, 'NOT_FOUND', `route "${routeName}" has no quota`);
+    if (routeName !== undefined && withQuota.length === 0) return adminError(reply, 'NOT_FOUND', `route "${routeName}" has no quota`);
     const store = gw.holder.current.store;
     const now = opts.clock.now(); // quota windows are UTC wall-clock windows
     const quotas = [];
@@ -142,7 +140,7 @@ export function registerOperations(app: FastifyInstance, gw: GatewayView, opts: 
       }
     } catch (err) {
       if (err instanceof StoreUnavailableError || (err instanceof GatewayError && err.code === 'STORE_UNAVAILABLE')) {
-        return adminError(reply, 503, 'STORE_UNAVAILABLE', 'the counter store did not answer');
+        return adminError(reply, 'STORE_UNAVAILABLE', 'the counter store did not answer');
       }
       throw err;
     }
