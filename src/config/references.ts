@@ -91,7 +91,7 @@ export function checkReferences(raw: unknown): { problems: ConfigIssue[]; warnin
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     problems.push(issue(['tls', tls.cert === undefined ? 'cert' : 'key'], 'set both tls.cert and tls.key, or neither'));
   }
-  if (obj(tls.acme) !== undefined && obj(root.redirectHttp) === undefined) {
+  if (obj(tls.acme) !== undefined && obj(tls.acme)?.challenge !== 'tls-alpn-01' && obj(root.redirectHttp) === undefined) {
     problems.push(issue(['tls', 'acme'], 'http-01 needs redirectHttp: the ACME CA fetches its challenge from that plain listener (port 80 for public CAs)'));
   }
   const ownDomain = str(obj(root.ca)?.trustDomain) ?? 'tollgate.local';

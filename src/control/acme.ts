@@ -3,12 +3,15 @@
  * obtained at start when none is stored (or the stored one is due), renewed at 2/3 of its lifetime on
  * the injected scheduler and clock, stored atomically (mode 0600) in `tls.acme.storage`, and handed to
  * the listener through `onCertificate` without a restart. Challenges: http-01, answered by the
- * plain `redirectHttp` listener from `challengeAnswer(token)`.
+ * plain `redirectHttp` listener from `challengeAnswer(token)`; or tls-alpn-01 (RFC 8737), answered on
+ * the public port from `alpnChallengeContext(servername)` (server/proxy-front.ts routes the
+ * connections offering only `acme-tls/1` there while `alpnPending()`).
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import * as acme from 'acme-client';
 import type { Clock } from '../core/clock.js';
 import { systemScheduler, type Scheduler, type TimerHandle } from '../core/scheduler.js';
@@ -30,6 +33,10 @@ export interface AcmeManager {
   current(): AcmeCertificate | undefined;
   /** The key authorization for an http-01 token being validated now, else undefined. */
   challengeAnswer(token: string): string | undefined;
+  /** With tls-alpn-01: whether a challenge is being validated now (the public port then peeks ALPN). */
+  alpnPending(): boolean;
+  /** With tls-alpn-01: the acmeIdentifier certificate for `servername` while it is validated, else undefined. */
+  alpnChallengeContext(servername: string): SecureContext | undefined;
   /** Settles once the first certificate is in hand (loaded or obtained) or the first attempt failed. */
   readonly ready: Promise<void>;
   close(): void;
@@ -93,6 +100,7 @@ export function createAcmeManager(deps: AcmeDeps): AcmeManager {
   const scheduler = deps.scheduler ?? systemScheduler;
   const files = { account: join(spec.storage, 'account.key'), cert: join(spec.storage, 'cert.pem'), key: join(spec.storage, 'key.pem') };
   const challenges = new Map<string, string>();
+  const alpn = new Map<string, SecureContext>();
   let cert: AcmeCertificate | undefined;
   let timer: TimerHandle | undefined;
   let closed = false;
@@ -119,14 +127,18 @@ export function createAcmeManager(deps: AcmeDeps): AcmeManager {
       csr,
       email: spec.email,
       termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
+      challengePriority: [spec.challenge],
       // acme-client's own pre-check fetches http://NAME/ on port 80 from here; the CA checks anyway.
       skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        challenges.set(challenge.token, keyAuthorization);
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if ((challenge.type as string) === 'tls-alpn-01') {
+          const [k, c] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey('P-256'));
+          alpn.set(authz.identifier.value.toLowerCase(), createSecureContext({ cert: c, key: k, minVersion: 'TLSv1.2' }));
+        } else challenges.set(challenge.token, keyAuthorization);
       },
-      challengeRemoveFn: async (_authz, challenge) => {
-        challenges.delete(challenge.token);
+      challengeRemoveFn: async (authz, challenge) => {
+        if ((challenge.type as string) === 'tls-alpn-01') alpn.delete(authz.identifier.value.toLowerCase());
+        else challenges.delete(challenge.token);
       },
     });
     const fresh = parse(certPem, key.toString());
@@ -192,6 +204,8 @@ export function createAcmeManager(deps: AcmeDeps): AcmeManager {
   return {
     current: () => cert,
     challengeAnswer: (token) => challenges.get(token),
+    alpnPending: () => alpn.size > 0,
+    alpnChallengeContext: (servername) => alpn.get(servername.toLowerCase()),
     // Never rejects: an unreadable storage directory is logged and retried like a failed order.
     ready: start().catch((err: unknown) => {
       logger.error({ msg: 'ACME order failed; retrying later', names: spec.names, err: err instanceof Error ? err.message : String(err), retryInMs: ACME_RETRY_MS });

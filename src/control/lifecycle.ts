@@ -6,7 +6,8 @@ import type { Http2SecureServer } from 'node:http2';
 import { dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { AcmeManager } from './acme.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { systemRandom, type Random } from '../core/random.js';
 import { durationMs } from '../core/duration.js';
@@ -222,6 +223,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The public port is a TCP front handing sockets to the TLS server (server/proxy-front.ts), so a
   // reload can move it and switch listen.proxyProtocol for new connections.
   let proxyProtocol = spec.listen.proxyProtocol;
+  const alpnChallenge = spec.tls.acme?.challenge === 'tls-alpn-01' && tls.acme !== undefined ? acmeAlpnServer(tls.acme, ms(spec.limits.headersTimeout)) : undefined;
   const newFront = (): NetServer =>
     createFront(app.server, {
       proxyProtocol: () => proxyProtocol,
@@ -231,6 +233,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         metrics.connectionsRejected.labels(`proxy_protocol_${reason}`).inc();
         logger.warn({ msg: 'PROXY protocol connection refused', reason, detail });
       },
+      alpnChallenge,
     });
   let front: NetServer = newFront();
   let publicPort = await listen(front, spec.listen.host, opts.ports?.public ?? spec.listen.port);
@@ -484,6 +487,24 @@ function edgeGuardLimits(spec: GatewaySpec): Required<Pick<EdgeGuardOptions, 'ha
     handshakes: { points: conn.count, durationSec: sec(conn.per) },
     caFailures: { maxFailures: ca.count, windowSec: sec(ca.per), blockSec: sec(ca.block) },
   };
+}
+
+/**
+ * The tls-alpn-01 responder (RFC 8737): the acmeIdentifier certificate for the SNI name, ALPN
+ * `acme-tls/1`, and nothing after the handshake (the connection is closed).
+ */
+function acmeAlpnServer(acme: AcmeManager, handshakeTimeoutMs: number): { pending(): boolean; server: TlsServer } {
+  const server = createTlsServer({
+    ALPNProtocols: ['acme-tls/1'],
+    handshakeTimeout: handshakeTimeoutMs,
+    SNICallback: (name, cb) => {
+      const ctx = acme.alpnChallengeContext(name);
+      cb(ctx === undefined ? new Error('no tls-alpn-01 challenge for this name') : null, ctx);
+    },
+  });
+  server.on('secureConnection', (socket: TLSSocket) => socket.end());
+  server.on('tlsClientError', () => undefined);
+  return { pending: () => acme.alpnPending(), server };
 }
 
 const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';

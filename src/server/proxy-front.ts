@@ -13,6 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { parseProxyHeader, V2_MAX_BYTES } from '../http/proxy-protocol.js';
 import { setProxiedAddress } from '../tls/peer.js';
+import { alpnOf, CLIENT_HELLO_MAX_BYTES } from '../tls/client-hello.js';
 
 export type ProxyRefusal = 'untrusted_peer' | 'invalid_header' | 'header_timeout';
 
@@ -24,6 +25,12 @@ export interface FrontOptions {
   /** How long the header may take to arrive (read per connection). */
   timeoutMs(): number;
   onRefused?(reason: ProxyRefusal, detail: string): void;
+  /**
+   * tls-alpn-01 (RFC 8737): while `pending()`, a connection whose ClientHello offers exactly
+   * `acme-tls/1` goes to `server` instead (node picks the certificate before ALPN is known, so the
+   * ClientHello is read here first). Absent or not pending: no bytes are read ahead.
+   */
+  alpnChallenge?: { pending(): boolean; readonly server: TlsServer };
 }
 
 /** Creates (does not start) the front; `close()` it to stop accepting (its connections go on). */
@@ -33,8 +40,40 @@ export function createFront(tls: TlsServer, opts: FrontOptions): Server {
   const socketOptions = { allowHalfOpen: t.allowHalfOpen, noDelay: t.noDelay, keepAlive: t.keepAlive, keepAliveInitialDelay: t.keepAliveInitialDelay, highWaterMark: t.highWaterMark };
   return createServer(socketOptions, (socket: Socket) => {
     if (opts.proxyProtocol()) readProxyHeader(tls, socket, opts);
-    else tls.emit('connection', socket);
+    else handOff(tls, socket, opts, Buffer.alloc(0));
   });
+}
+
+/** Gives `socket` (with `head` read from it already) to the TLS server, or to the ALPN challenge one. */
+function handOff(tls: TlsServer, socket: Socket, opts: FrontOptions, head: Buffer): void {
+  const alpn = opts.alpnChallenge;
+  if (alpn === undefined || !alpn.pending()) {
+    if (head.length > 0) socket.unshift(head);
+    tls.emit('connection', socket);
+    return;
+  }
+  let buf = head;
+  const route = (): void => {
+    clearTimeout(timer);
+    socket.removeListener('data', onData);
+    socket.pause();
+    const offered = alpnOf(buf.subarray(0, CLIENT_HELLO_MAX_BYTES));
+    if (buf.length > 0) socket.unshift(buf);
+    const isChallenge = Array.isArray(offered) && offered.length === 1 && offered[0] === 'acme-tls/1';
+    (isChallenge ? alpn.server : tls).emit('connection', socket);
+  };
+  // A ClientHello that does not arrive in time goes on to the TLS server, whose handshake timeout ends it.
+  const timer = setTimeout(route, opts.timeoutMs());
+  const onData = (chunk: Buffer): void => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    if (buf.length >= CLIENT_HELLO_MAX_BYTES || alpnOf(buf) !== 'incomplete') route();
+  };
+  socket.once('close', () => clearTimeout(timer));
+  if (head.length > 0 && alpnOf(head) !== 'incomplete') {
+    route();
+    return;
+  }
+  socket.on('data', onData);
 }
 
 function readProxyHeader(tls: TlsServer, socket: Socket, opts: FrontOptions): void {
@@ -69,8 +108,7 @@ function readProxyHeader(tls: TlsServer, socket: Socket, opts: FrontOptions): vo
       Object.defineProperty(socket, 'remoteAddress', { value: h.source, configurable: true });
     }
     // TLSSocket reads what is buffered on the socket it wraps before its first read from the handle.
-    if (buf.length > h.length) socket.unshift(buf.subarray(h.length));
-    tls.emit('connection', socket);
+    handOff(tls, socket, opts, buf.subarray(h.length));
   };
   socket.on('data', onData);
   socket.once('close', () => clearTimeout(timer));

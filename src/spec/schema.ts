@@ -60,7 +60,7 @@ export const AcmeSpec = z.strictObject({
   directory: z.url(),
   email: z.string().min(3),
   names: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, { error: 'expected a DNS name (no wildcards with http-01)' })).min(1),
-  challenge: z.enum(['http-01']).default('http-01'),
+  challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
   storage: z.string().default('certs/acme'),
   directoryCA: z.string().optional(),
 });

@@ -37,7 +37,8 @@ describe('tls.certificates and tls.acme', () => {
   it('error/ACME http-01 without redirectHttp is refused', () => {
     expect(problems(`${acme}\n${tail}`).join('\n')).toContain('tls.acme: http-01 needs redirectHttp');
   });
-  it('error/tls-alpn-01 is not offered', () => {
-    expect(problems(`redirectHttp: { port: 8080 }\n${acme.replace('storage: ./acme', 'challenge: tls-alpn-01')}\n${tail}`).join('\n')).toContain('tls.acme.challenge');
+  it('ok/tls-alpn-01 needs no redirectHttp; an unknown challenge is refused', () => {
+    expect(problems(`${acme.replace('storage: ./acme', 'challenge: tls-alpn-01')}\n${tail}`)).toEqual([]);
+    expect(problems(`redirectHttp: { port: 8080 }\n${acme.replace('storage: ./acme', 'challenge: dns-01')}\n${tail}`).join('\n')).toContain('tls.acme.challenge');
   });
 });

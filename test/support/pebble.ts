@@ -63,9 +63,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 /**
  * Starts dnsmasq and pebble. `httpPort` is where pebble sends http-01 validations (the gateway's
- * `redirectHttp` listener).
+ * `redirectHttp` listener); `tlsPort`, where it sends tls-alpn-01 validations (the gateway's public
+ * port; default a free port nobody listens on).
  */
-export async function startPebble(dir: string, opts: { httpPort: number }): Promise<Pebble> {
+export async function startPebble(dir: string, opts: { httpPort: number; tlsPort?: number }): Promise<Pebble> {
   requireAcmeTools();
   const tlsCertFile = join(dir, 'pebble.crt');
   const tlsKeyFile = join(dir, 'pebble.key');
@@ -75,7 +76,7 @@ export async function startPebble(dir: string, opts: { httpPort: number }): Prom
     '-keyout', tlsKeyFile, '-out', tlsCertFile,
   ], { encoding: 'utf8' });
   if (gen.status !== 0) throw new Error(`openssl could not make pebble's certificate: ${gen.stderr}`);
-  const [dnsPort, acmePort, mgmtPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [dnsPort, acmePort, mgmtPort, tlsPort] = [await freePort(), await freePort(), await freePort(), opts.tlsPort ?? (await freePort())];
   const children: ChildProcess[] = [];
   const logs: string[] = [];
   const track = (child: ChildProcess, name: string): void => {
