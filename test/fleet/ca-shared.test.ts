@@ -251,8 +251,11 @@ describe('CA state shared by two gateway processes through one Redis', () => {
       const lags: string[] = [];
       expect(entry).toBeDefined();
       for (const r of replicas) {
-        const line = r.lines.find((l) => l.msg === 'revocation list updated' && Date.parse(String(l.time)) >= Date.parse(entry!.revokedAt) - 5);
-        expect(line, `${r.name} logged the update`).toBeDefined();
+        // The line comes through the child's stdout, which may trail the closed connections seen above.
+        const line = await waitFor(() => r.lines.find((l) => l.msg === 'revocation list updated' && Date.parse(String(l.time)) >= Date.parse(entry!.revokedAt) - 5), {
+          timeoutMs: 10_000,
+          what: `${r.name} logged the update`,
+        });
         const lagMs = Date.parse(String(line!.time)) - Date.parse(entry!.revokedAt);
         expect(lagMs, `${r.name} applied the revocation ${lagMs} ms after it was written (${String(line!.source)})`).toBeLessThan(1000);
         lags.push(`${r.name} ${lagMs} ms (${String(line!.source)})`);
